@@ -1,0 +1,5 @@
+"""``python -m zeitbus`` runs the CLI."""
+
+from zeitbus.cli import main
+
+main()

@@ -1,0 +1,328 @@
+"""The one core API: every adapter (D-Bus, HTTP, CLI) calls these methods.
+
+The engine validates and completes events (``validation``), lets pre-insert
+hooks drop events (the blacklist and the data-source registry use this), and
+hands the rest to the store in one transaction. It imports no adapter
+library, and it is synchronous and thread-safe: reads run on the calling
+thread's own connection, writes queue on the store's single writer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from zeitbus.errors import DatabaseError, InvalidArgument
+from zeitbus.model import (
+    UINT32_MAX,
+    Change,
+    Event,
+    RelevantResultType,
+    ResultType,
+    Stats,
+    StorageState,
+    TimeRange,
+)
+from zeitbus.related import related_uris
+from zeitbus.store import queries
+from zeitbus.store.sqlite import MEMORY, SQLiteStore
+from zeitbus.validation import (
+    Clock,
+    check_template,
+    check_unique_uris,
+    now_ms,
+    prepare,
+    prepare_imported,
+)
+
+DB_NAME = "zeitbus.sqlite"
+
+# A hook sees the prepared batch and the sender (a D-Bus unique name, a token
+# name, or None) and returns the batch with the events to drop set to None.
+PreInsertHook = Callable[[list[Event | None], str | None], list[Event | None]]
+
+
+def default_data_dir(environ: dict[str, str] | None = None) -> Path:
+    """``$XDG_DATA_HOME/zeitbus``, or ``~/.local/share/zeitbus``."""
+    env = os.environ if environ is None else environ
+    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "zeitbus"
+
+
+class Transaction:
+    """A write transaction in which a consumer stores its cursor with its work."""
+
+    def __init__(self, store: SQLiteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self.connection = conn
+
+    def set_cursor(self, name: str, seq: int) -> None:
+        """Store ``name``'s feed position; committed with the transaction."""
+        _check_cursor(name, seq)
+        self._store.set_cursor(self.connection, name, seq)
+
+
+def _check_cursor(name: str, seq: int) -> None:
+    if not isinstance(name, str) or not name or len(name) > 200:
+        raise InvalidArgument("a cursor name must be a non-empty string of at most 200 characters")
+    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
+        raise InvalidArgument(f"a cursor position must be a non-negative integer, got {seq!r}")
+
+
+def _check_count(value: int, what: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+        raise InvalidArgument(f"{what} must be an unsigned 32-bit integer, got {value!r}")
+    return value
+
+
+def _check_templates(templates: Sequence[Event], what: str = "template") -> list[Event]:
+    if isinstance(templates, Event):
+        raise InvalidArgument(f"{what}s must be a list of events, not one event")
+    out = list(templates)
+    for n, template in enumerate(out):
+        check_template(template, f"{what} {n}")
+    return out
+
+
+def _check_range(time_range: TimeRange) -> TimeRange:
+    if not isinstance(time_range, TimeRange):
+        raise InvalidArgument(f"time range must be a TimeRange, got {type(time_range).__name__}")
+    return time_range
+
+
+class Engine:
+    """The event log: insert, get, find, related URIs, delete, and the feed."""
+
+    def __init__(self, store: SQLiteStore, *, clock: Clock = now_ms) -> None:
+        self.store = store
+        self._clock = clock
+        self._pre_insert: list[PreInsertHook] = []
+
+    @classmethod
+    def open(cls, location: str | Path, **options: object) -> Engine:
+        """Open (or create) the log in a data directory, a .sqlite file, or ":memory:"."""
+        if str(location) == MEMORY:
+            return cls(SQLiteStore(MEMORY))
+        path = Path(location)
+        if path.suffix not in (".sqlite", ".db", ".sqlite3") and not path.is_file():
+            path = path / DB_NAME
+        synchronous = str(options.get("synchronous", "NORMAL"))
+        return cls(SQLiteStore(path, synchronous=synchronous))
+
+    def close(self) -> None:
+        """Close the store; the engine is unusable afterwards."""
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def node(self) -> str:
+        """This log's node id (generated once per database)."""
+        return self.store.node
+
+    def add_pre_insert_hook(self, hook: PreInsertHook) -> None:
+        """Run ``hook`` on every batch after validation, before storing."""
+        self._pre_insert.append(hook)
+
+    # -- writes --------------------------------------------------------------
+
+    def insert_events(self, events: Sequence[Event | None], sender: str | None = None) -> list[int]:
+        """Zeitgeist's InsertEvents: ids in input order, 0 for dropped events.
+
+        The batch is checked whole first: one invalid event raises and nothing
+        is stored. ``None`` (a NULL event), an event with a preset id and an
+        event without subjects get id 0. A duplicate of a stored event gets
+        the stored event's id.
+        """
+        if isinstance(events, Event):
+            raise InvalidArgument("insert_events takes a list of events, not one event")
+        batch: list[Event | None] = [
+            None if event is None else prepare(event, self._clock) for event in events
+        ]
+        for hook in self._pre_insert:
+            batch = hook(batch, sender)
+        for event in batch:
+            if event is not None:
+                check_unique_uris(event)
+        storable = [
+            event if event is not None and event.id == 0 and event.subjects else None
+            for event in batch
+        ]
+        ids, _ = self.store.insert(storable)
+        return ids
+
+    def import_events(self, events: Sequence[Event], *, keep_ids: bool = False) -> list[int]:
+        """Restore events recorded elsewhere (an export, Zeitgeist, a peer), as they were.
+
+        uid, node, timestamp and every field are kept; nothing is auto-filled
+        and a MoveEvent does not rewrite earlier events again. The local id is
+        kept too with ``keep_ids`` (InvalidArgument if it is taken), else a new
+        one is given. An event whose uid or dedup key is already stored is not
+        stored again; its existing id is returned. The batch is all or nothing.
+        """
+        if isinstance(events, Event):
+            raise InvalidArgument("import_events takes a list of events, not one event")
+        batch: list[Event | None] = []
+        for event in events:
+            prepared = prepare_imported(event, self._clock)
+            check_unique_uris(prepared)
+            batch.append(prepared if keep_ids else prepared.with_changes(id=0))
+        ids, _ = self.store.insert(batch, keep_ids=keep_ids, replay=True)
+        return ids
+
+    def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        """Zeitgeist's DeleteEvents: the deleted events' (min, max) timestamps.
+
+        None if none of the ids existed (D-Bus sends that as (-1, -1)).
+        """
+        for event_id in ids:
+            _check_count(event_id, "an event id")
+        deleted = self.store.delete(list(ids))
+        return None if deleted is None else (deleted.start, deleted.end)
+
+    # -- reads ---------------------------------------------------------------
+
+    def get_events(self, ids: Sequence[int]) -> list[Event | None]:
+        """Events in request order; repeated ids repeat; unknown ids give None."""
+        for event_id in ids:
+            _check_count(event_id, "an event id")
+        with self.store.reading() as conn:
+            return queries.get_events(self.store, conn, list(ids))
+
+    def find_event_ids(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        num_events: int = 0,
+        result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
+    ) -> list[int]:
+        """Zeitgeist's FindEventIds (docs/ZEITGEIST.md §2.2, §2.5)."""
+        time_range = _check_range(time_range or TimeRange())
+        checked = _check_templates(templates)
+        state = StorageState.parse(storage_state)
+        num = _check_count(num_events, "num_events")
+        kind = ResultType.parse(result_type)
+        with self.store.reading() as conn:
+            return queries.find_event_ids(self.store, conn, time_range, checked, state, num, kind)
+
+    def find_events(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        num_events: int = 0,
+        result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
+    ) -> list[Event]:
+        """Zeitgeist's FindEvents: the events of ``find_event_ids``, in its order."""
+        ids = self.find_event_ids(time_range, templates, storage_state, num_events, result_type)
+        return [event for event in self.get_events(ids) if event is not None]
+
+    def find_related_uris(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        result_templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        num_events: int = 10,
+        result_type: RelevantResultType | int = RelevantResultType.RECENT,
+    ) -> list[str]:
+        """Zeitgeist's FindRelatedUris, without its out-of-bounds read (see related.py)."""
+        if isinstance(result_type, bool) or result_type not in (0, 1):
+            raise DatabaseError("Unsupported RelevantResultType")
+        kind = RelevantResultType(result_type)
+        time_range = _check_range(time_range or TimeRange())
+        templates = _check_templates(templates)
+        result_templates = _check_templates(result_templates, "result template")
+        state = StorageState.parse(storage_state)
+        num = _check_count(num_events, "num_events")
+        oldest_first = ResultType.LEAST_RECENT_EVENTS
+        with self.store.reading() as conn:
+            ids = queries.find_event_ids(
+                self.store, conn, time_range, templates, state, 0, oldest_first
+            )
+            if templates and not ids:
+                raise InvalidArgument("No results found for the event_templates")
+            result_ids = queries.find_event_ids(
+                self.store, conn, time_range, result_templates, state, 0, oldest_first
+            )
+            template_ids, allowed = set(ids), set(result_ids)
+            rows = queries.related_rows(conn, self.store, template_ids | allowed)
+        return related_uris(rows, template_ids, allowed, num, kind)
+
+    # -- the changes feed ------------------------------------------------------
+
+    def changes(self, since: int = 0, limit: int = 1000) -> list[Change]:
+        """Committed changes after ``since``, in seq order (gap-free)."""
+        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
+            raise InvalidArgument(f"since must be a non-negative integer, got {since!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
+            raise InvalidArgument(f"limit must be between 1 and 1000000, got {limit!r}")
+        return self.store.changes(since, limit)
+
+    def last_seq(self) -> int:
+        """The seq of the newest committed change (0 for an empty log)."""
+        return self.store.last_seq()
+
+    def cursor(self, name: str) -> int:
+        """A consumer's stored feed position (InvalidKey if never stored)."""
+        _check_cursor(name, 0)
+        return self.store.get_cursor(name)
+
+    def save_cursor(self, name: str, seq: int) -> None:
+        """Store a consumer's feed position on its own."""
+        with self.transaction() as tx:
+            tx.set_cursor(name, seq)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """A write transaction for a consumer's own work and its cursor."""
+        with self.store.writing() as conn:
+            yield Transaction(self.store, conn)
+
+    # -- maintenance -----------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """Counts over the whole log."""
+        store = self.store
+        with store.reading() as conn:
+            events, first, last = conn.execute(
+                "SELECT count(*), min(timestamp), max(timestamp) FROM event"
+            ).fetchone()
+            subjects = conn.execute("SELECT count(*) FROM subject").fetchone()[0]
+            actors = conn.execute("SELECT count(DISTINCT actor) FROM event").fetchone()[0]
+            uris = conn.execute("SELECT count(DISTINCT uri) FROM subject").fetchone()[0]
+            top = conn.execute(
+                "SELECT actor, count(*) AS n FROM event GROUP BY actor ORDER BY n DESC LIMIT 5"
+            ).fetchall()
+            values = store.term_values(conn, {actor for actor, _ in top})
+            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+            pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        size = page_size * pages
+        if not store.memory:
+            wal = Path(store.path + "-wal")
+            size += wal.stat().st_size if wal.exists() else 0
+        return Stats(
+            events=events,
+            subjects=subjects,
+            first_timestamp=first,
+            last_timestamp=last,
+            last_seq=self.last_seq(),
+            actors=actors,
+            uris=uris,
+            node=store.node,
+            schema_version=store.schema_version,
+            file_bytes=size,
+            top_actors=tuple((values[actor], n) for actor, n in top),
+        )
+
+    def vacuum(self) -> None:
+        """Rebuild the file to return free pages to the file system."""
+        self.store.vacuum()

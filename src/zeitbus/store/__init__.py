@@ -1,0 +1,1 @@
+"""Storage backends. The SQLite store is the embedded default."""

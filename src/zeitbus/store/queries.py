@@ -1,0 +1,207 @@
+"""Reads on the SQLite store: find, get, and the rows FindRelatedUris needs.
+
+Plain result types read ``event e`` alone when no condition names a subject
+field, and ``subject s JOIN event e`` otherwise, ordered by the timestamp of
+the table that drives the query so that SQLite walks an index in time order
+and stops early. Grouped result types follow Zeitgeist's ``group_and_sort``:
+one row per non-NULL group value, represented by the group's newest row (its
+oldest for OldestActor), ordered by count first for the popular types. Ties
+are broken by event id so that answers are deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from zeitbus.ids import uid_to_str
+from zeitbus.model import Event, ResultType, StorageState, Subject, TimeRange
+from zeitbus.store.sqlite import SQLiteStore
+from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
+
+_FETCH = 2000
+
+
+def compile_where(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+) -> Where:
+    """The WHERE of a find, with terms resolved on ``conn``."""
+    compiler = TemplateCompiler(
+        lambda value: store.lookup_term(conn, value),
+        lambda state: store.unavailable_storages(conn, state),
+    )
+    return compiler.where(templates, storage_state)
+
+
+def find_event_ids(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+    num_events: int,
+    result_type: ResultType,
+) -> list[int]:
+    """Zeitgeist's FindEventIds; ``num_events`` 0 means no limit."""
+    where = compile_where(store, conn, templates, storage_state)
+    sql, params, exact_limit = _select(where, time_range, result_type, num_events)
+    cursor = conn.execute(sql, params)
+    ids: list[int] = []
+    last = None
+    while True:
+        rows = cursor.fetchmany(_FETCH)
+        if not rows:
+            break
+        for (event_id,) in rows:
+            # Only *consecutive* duplicates collapse, as upstream: a grouped
+            # answer can name one event twice, in two places.
+            if event_id != last:
+                ids.append(event_id)
+                last = event_id
+                if len(ids) == num_events:
+                    cursor.close()
+                    return ids
+        if exact_limit:
+            break
+    return ids
+
+
+def _select(
+    where: Where, time_range: TimeRange, result_type: ResultType, num_events: int
+) -> tuple[str, list[object], bool]:
+    """SQL, parameters, and whether the SQL's LIMIT is already exact."""
+    group = result_type.group
+    direction = "ASC" if result_type.ascending else "DESC"
+    if group is None:
+        if not where.uses_subject:
+            conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
+            sql = "SELECT e.id FROM event e" + _where_sql(conds)
+            sql += f" ORDER BY e.timestamp {direction}, e.id {direction}"
+            if num_events:
+                sql += f" LIMIT {int(num_events)}"
+            return sql, conds.params, bool(num_events)
+        conds = TemplateCompiler.time_conditions(where, time_range, "s.timestamp")
+        sql = "SELECT s.event_id FROM " + _from(conds, subject=True) + _where_sql(conds)
+        sql += f" ORDER BY s.timestamp {direction}, s.event_id {direction}"
+        return sql, conds.params, False
+    key, key_on_subject = GROUP_COLUMNS[group]
+    on_subject = where.uses_subject or key_on_subject or result_type.popular
+    ts = "s.timestamp" if on_subject else "e.timestamp"
+    event_id = "s.event_id" if on_subject else "e.id"
+    conds = TemplateCompiler.time_conditions(where, time_range, ts)
+    conds.sql.append(f"{key} IS NOT NULL")
+    if not on_subject or key.startswith("e."):
+        conds.uses_event = True
+    aggregate = "min" if result_type.uses_oldest else "max"
+    count = ", count(*) AS n" if result_type.popular else ""
+    order = f"n {direction}, " if result_type.popular else ""
+    sql = (
+        f"SELECT id FROM (SELECT {event_id} AS id, {aggregate}({ts}) AS ts{count}"
+        f" FROM {_from(conds, subject=on_subject)}{_where_sql(conds)} GROUP BY {key})"
+        f" ORDER BY {order}ts {direction}, id {direction}"
+    )
+    return sql, conds.params, False
+
+
+def _from(where: Where, *, subject: bool) -> str:
+    if not subject:
+        return "event e"
+    if where.uses_event:
+        return "subject s JOIN event e ON e.id = s.event_id"
+    return "subject s"
+
+
+def _where_sql(where: Where) -> str:
+    return " WHERE " + " AND ".join(where.sql) if where.sql else ""
+
+
+def get_events(
+    store: SQLiteStore, conn: sqlite3.Connection, ids: Sequence[int]
+) -> list[Event | None]:
+    """Events by local id, in request order, None for unknown ids."""
+    wanted = sorted({i for i in ids if isinstance(i, int) and 0 < i < 2**32})
+    if not wanted:
+        return [None] * len(ids)
+    events: dict[int, tuple[object, ...]] = {}
+    subjects: dict[int, list[tuple[object, ...]]] = {}
+    terms: set[int] = set()
+    for start in range(0, len(wanted), 20_000):
+        chunk = json.dumps(wanted[start : start + 20_000])
+        for row in conn.execute(_GET_EVENTS, (chunk,)):
+            events[row[0]] = row
+            terms.update(t for t in row[2:6] if t is not None)
+        for row in conn.execute(_GET_SUBJECTS, (chunk,)):
+            subjects.setdefault(row[0], []).append(row)
+            terms.update(t for t in row[1:] if t is not None)
+    values = store.term_values(conn, terms)
+    built: dict[int, Event] = {}
+    for event_id, row in events.items():
+        _, timestamp, interp, manif, actor, origin, uid, node, payload = row
+        built[event_id] = Event(
+            id=event_id,
+            timestamp=timestamp,  # type: ignore[arg-type]
+            interpretation=values[interp],  # type: ignore[index]
+            manifestation=values[manif],  # type: ignore[index]
+            actor=values[actor],  # type: ignore[index]
+            origin=values[origin] if origin is not None else "",  # type: ignore[index]
+            subjects=tuple(_subject(values, s) for s in subjects.get(event_id, ())),
+            payload=bytes(payload) if isinstance(payload, bytes | memoryview) else b"",
+            uid=uid_to_str(uid),  # type: ignore[arg-type]
+            node=store.node_name(conn, node),  # type: ignore[arg-type]
+        )
+    return [built.get(i) if isinstance(i, int) else None for i in ids]
+
+
+def _subject(values: dict[int, str], row: tuple[object, ...]) -> Subject:
+    _, uri, current_uri, interp, manif, origin, current_origin, mimetype, text, storage = row
+
+    def value(term: object) -> str:
+        return "" if term is None else values[term]  # type: ignore[index]
+
+    origin_text = value(origin)
+    return Subject(
+        uri=value(uri),
+        interpretation=value(interp),
+        manifestation=value(manif),
+        origin=origin_text,
+        mimetype=value(mimetype),
+        text=value(text),
+        storage=value(storage),
+        current_uri=value(current_uri) if current_uri is not None else value(uri),
+        current_origin=value(current_origin) if current_origin is not None else origin_text,
+    )
+
+
+def related_rows(
+    conn: sqlite3.Connection, store: SQLiteStore, ids: set[int]
+) -> list[tuple[int, int, str]]:
+    """(event id, timestamp, subject uri) rows of the given events, in time order."""
+    if not ids:
+        return []
+    rows: list[tuple[int, int, int, int]] = []
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), 20_000):
+        chunk = json.dumps(ordered[start : start + 20_000])
+        rows.extend(conn.execute(_RELATED, (chunk,)).fetchall())
+    rows.sort(key=lambda r: (r[1], r[0], r[2]))
+    values = store.term_values(conn, {r[3] for r in rows})
+    return [(event_id, timestamp, values[uri]) for event_id, timestamp, _, uri in rows]
+
+
+_GET_EVENTS = (
+    "SELECT id, timestamp, interpretation, manifestation, actor, origin, uid, node, payload"
+    " FROM event WHERE id IN (SELECT value FROM json_each(?))"
+)
+_GET_SUBJECTS = (
+    "SELECT event_id, uri, current_uri, interpretation, manifestation, origin, current_origin,"
+    " mimetype, text, storage FROM subject WHERE event_id IN (SELECT value FROM json_each(?))"
+    " ORDER BY event_id, position"
+)
+_RELATED = (
+    "SELECT event_id, timestamp, position, uri FROM subject"
+    " WHERE event_id IN (SELECT value FROM json_each(?))"
+)

@@ -1,0 +1,127 @@
+"""The SQLite schema and its migrations.
+
+Layout, designed from the queries (docs/storage.md explains the choices):
+
+* ``term``: every string (URIs, symbols, actors, mimetypes, texts, storages)
+  once, by id. Term 0 is the empty string, used only to record an explicitly
+  empty ``current_origin`` after a move.
+* ``event``: one row per event; the rowid *is* the local id.
+* ``subject``: one row per subject, keyed by (event_id, position), with the
+  event's timestamp copied in so that every subject index is ordered by time.
+  ``current_uri``/``current_origin`` are NULL when equal to ``uri``/``origin``.
+* ``change``: the changes feed. Inserts point at the event; tombstones carry
+  the uid and timestamp of the deleted event.
+* ``cursor``: consumers' positions in the feed.
+* ``storage``: storage media and their availability (StorageMonitor).
+* ``meta``: node id, id high-water mark, creation time.
+
+``PRAGMA user_version`` is the schema version; ``MIGRATIONS[n]`` takes a
+database from version n to n + 1, inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from zeitbus.errors import DatabaseError
+
+SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE node (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE term (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT NOT NULL UNIQUE);
+INSERT INTO term (id, value) VALUES (0, '');
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY,
+    timestamp INTEGER NOT NULL,
+    interpretation INTEGER NOT NULL,
+    manifestation INTEGER NOT NULL,
+    actor INTEGER NOT NULL,
+    origin INTEGER,
+    uid BLOB NOT NULL,
+    node INTEGER NOT NULL,
+    payload BLOB
+);
+CREATE UNIQUE INDEX event_uid ON event (uid);
+CREATE INDEX event_timestamp ON event (timestamp);
+CREATE INDEX event_actor ON event (actor, timestamp);
+CREATE INDEX event_interpretation ON event (interpretation, timestamp);
+CREATE INDEX event_manifestation ON event (manifestation, timestamp);
+CREATE INDEX event_origin ON event (origin, timestamp) WHERE origin IS NOT NULL;
+CREATE TABLE subject (
+    event_id INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    uri INTEGER NOT NULL,
+    current_uri INTEGER,
+    interpretation INTEGER,
+    manifestation INTEGER,
+    origin INTEGER,
+    current_origin INTEGER,
+    mimetype INTEGER,
+    text INTEGER,
+    storage INTEGER,
+    PRIMARY KEY (event_id, position)
+) WITHOUT ROWID;
+CREATE INDEX subject_uri ON subject (uri, timestamp);
+CREATE INDEX subject_current_uri ON subject (current_uri, timestamp)
+    WHERE current_uri IS NOT NULL;
+CREATE INDEX subject_interpretation ON subject (interpretation, timestamp);
+CREATE INDEX subject_manifestation ON subject (manifestation, timestamp);
+CREATE INDEX subject_origin ON subject (origin, timestamp) WHERE origin IS NOT NULL;
+CREATE INDEX subject_current_origin ON subject (current_origin, timestamp)
+    WHERE current_origin IS NOT NULL;
+CREATE INDEX subject_mimetype ON subject (mimetype, timestamp) WHERE mimetype IS NOT NULL;
+CREATE INDEX subject_text ON subject (text, timestamp) WHERE text IS NOT NULL;
+CREATE TABLE storage (
+    id INTEGER PRIMARY KEY,
+    state INTEGER,
+    icon TEXT,
+    display_name TEXT
+);
+CREATE TABLE change (
+    seq INTEGER PRIMARY KEY,
+    event_id INTEGER NOT NULL,
+    uid BLOB,
+    timestamp INTEGER
+);
+CREATE INDEX change_tombstone ON change (event_id) WHERE uid IS NOT NULL;
+CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+"""
+
+
+def _v0_to_v1(conn: sqlite3.Connection) -> None:
+    for statement in _statements(SCHEMA_V1):
+        conn.execute(statement)
+
+
+def _statements(script: str) -> list[str]:
+    """Split a schema script into statements (no semicolons inside ours)."""
+    return [s.strip() for s in script.split(";") if s.strip()]
+
+
+MIGRATIONS = [_v0_to_v1]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database up to ``SCHEMA_VERSION``; returns the version found.
+
+    Runs in one IMMEDIATE transaction, so a crash leaves the old version.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            raise DatabaseError(
+                f"the database has schema version {found}, newer than this Zeitbus "
+                f"understands ({SCHEMA_VERSION}); upgrade Zeitbus to open it"
+            )
+        for version in range(found, SCHEMA_VERSION):
+            MIGRATIONS[version](conn)
+        if found != SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return found

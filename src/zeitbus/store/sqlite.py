@@ -1,0 +1,678 @@
+"""The SQLite store: one writer, concurrent readers, WAL.
+
+Theory of operation. One connection writes, behind a lock; every write is one
+IMMEDIATE transaction, so a batch is all or nothing and the changes feed's
+``seq`` (the ``change`` rowid) is gap-free and in commit order. Each reading
+thread has its own connection and, thanks to WAL, never waits for the writer.
+
+Strings are stored once in ``term`` and referenced by id. Term ids are never
+reused (AUTOINCREMENT), so an id -> value cache can never go stale; the
+value -> id cache is invalidated around the deletes that drop orphaned terms
+(see ``_TermCache``). Query building lives in ``store/queries.py``; this module
+runs statements and owns connections, transactions and the write path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from zeitbus.errors import (
+    DatabaseBusy,
+    DatabaseCorrupt,
+    DatabaseError,
+    InvalidArgument,
+    InvalidKey,
+)
+from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
+from zeitbus.model import UINT32_MAX, Change, ChangeKind, Event, Subject
+from zeitbus.ontology import MOVE_EVENT
+from zeitbus.store import schema
+
+logger = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+_CHUNK = 20_000  # ids per json_each() batch; keeps statements small
+
+
+def _json_ids(ids: Sequence[int]) -> str:
+    return json.dumps(list(ids))
+
+
+@contextlib.contextmanager
+def translate_errors() -> Iterator[None]:
+    """Turn driver errors into the project's error tree, once, here."""
+    try:
+        yield
+    except sqlite3.OperationalError as error:
+        text = str(error)
+        if "locked" in text or "busy" in text:
+            raise DatabaseBusy(f"the database is busy: {text}") from error
+        raise DatabaseError(f"database error: {text}") from error
+    except sqlite3.DatabaseError as error:
+        text = str(error)
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            raise DatabaseCorrupt(f"the database file is damaged: {text}") from error
+        raise DatabaseError(f"database error: {text}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class Deleted:
+    """What a delete removed: the ids, their time range and their uids."""
+
+    ids: tuple[int, ...]
+    start: int
+    end: int
+    changes: tuple[Change, ...]
+
+
+class _TermCache:
+    """value <-> id caches shared by all connections.
+
+    ids are never reused, so ``values`` (id -> value) is always right. A
+    value -> id entry can go stale when a delete drops the term, so readers
+    only cache a lookup if no term-dropping delete overlapped it
+    (``generation`` moves before the delete commits and after the eviction).
+    """
+
+    def __init__(self) -> None:
+        self.ids: dict[str, int] = {"": 0}
+        self.values: dict[int, str] = {0: ""}
+        self.generation = 0
+
+    def remember(self, value: str, term: int) -> None:
+        if len(self.ids) > 500_000:  # bound memory on huge logs; lookups refill it
+            self.ids.clear()
+            self.values.clear()
+            self.ids[""], self.values[0] = 0, ""
+        self.ids[value] = term
+        self.values[term] = value
+
+    def forget(self, terms: dict[int, str]) -> None:
+        for term, value in terms.items():
+            self.ids.pop(value, None)
+            self.values.pop(term, None)
+
+
+class SQLiteStore:
+    """Events, the changes feed and cursors in one SQLite file."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+        self.path = str(path)
+        self.memory = self.path == MEMORY
+        self._synchronous = synchronous
+        if self.memory:
+            # One connection, shared by readers under the lock: an in-memory
+            # database is private to the connection that made it.
+            self._uri = f"file:zeitbus-{id(self)}?mode=memory"
+        else:
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            self._uri = Path(self.path).absolute().as_uri()
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self.terms = _TermCache()
+        self._nodes: dict[int, str] = {}
+        self._node_ids: dict[str, int] = {}
+        self._uids = UidGenerator()
+        self._since_analyze = 0
+        self._pending_terms: dict[str, int] = {}
+        self._storages: set[int] = set()
+        self._pending_storages: set[int] = set()
+        with translate_errors():
+            self._writer = self._connect(write=True)
+            found = schema.migrate(self._writer)
+            self.schema_version = schema.SCHEMA_VERSION
+            self.created = found == 0
+            self._init_meta()
+
+    # -- connections -------------------------------------------------------
+
+    def _connect(self, *, write: bool) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
+        )
+        conn.execute("PRAGMA busy_timeout = 10000")
+        conn.execute("PRAGMA cache_size = -32000")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        if not self.memory:
+            if write:
+                mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if mode.lower() != "wal":
+                    raise DatabaseError(f"could not switch {self.path} to WAL mode ({mode})")
+            conn.execute(f"PRAGMA synchronous = {self._synchronous}")
+            conn.execute("PRAGMA mmap_size = 268435456")
+        if not write:
+            conn.execute("PRAGMA query_only = 1")
+        return conn
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """A connection for reads by this thread (the writer's, for :memory:)."""
+        if self.memory:
+            with self._lock, translate_errors():
+                yield self._writer
+            return
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            with translate_errors():
+                conn = self._connect(write=False)
+            self._local.conn = conn
+            with self._lock:
+                self._readers.append(conn)
+        with translate_errors():
+            yield conn
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """The writer connection inside one IMMEDIATE transaction."""
+        with self._lock, translate_errors():
+            conn = self._writer
+            conn.execute("BEGIN IMMEDIATE")
+            self._pending_terms, self._pending_storages = {}, set()
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                self._pending_terms, self._pending_storages = {}, set()
+                raise
+            for value, term in self._pending_terms.items():
+                self.terms.remember(value, term)
+            self._storages |= self._pending_storages
+            self._pending_terms, self._pending_storages = {}, set()
+
+    def vacuum(self) -> None:
+        """Run ANALYZE and VACUUM (outside any transaction, as VACUUM needs)."""
+        with self._lock, translate_errors():
+            self._writer.execute("PRAGMA optimize")
+            self._writer.execute("VACUUM")
+
+    def close(self) -> None:
+        """Close every connection (after a last, cheap ANALYZE)."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._writer.execute("PRAGMA optimize")
+            for conn in self._readers:
+                conn.close()
+            self._readers.clear()
+            self._writer.close()
+
+    # -- meta, nodes, terms --------------------------------------------------
+
+    def _init_meta(self) -> None:
+        conn = self._writer
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        if "node" not in meta:
+            with self.writing() as tx:
+                node = new_node_id()
+                now = time.time_ns() // 1_000_000
+                tx.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    [("node", node), ("last_id", 0), ("created", now)],
+                )
+            meta = {"node": node, "last_id": 0, "created": now}
+        self.node = str(meta["node"])
+        self.last_id = int(meta["last_id"])
+        for node_id, name in conn.execute("SELECT id, name FROM node"):
+            self._nodes[node_id] = name
+            self._node_ids[name] = node_id
+
+    def meta(self, key: str) -> object:
+        """A value from the meta table (None if unset)."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def _node_id(self, conn: sqlite3.Connection, name: str) -> int:
+        node_id = self._node_ids.get(name)
+        if node_id is None:
+            conn.execute("INSERT OR IGNORE INTO node (name) VALUES (?)", (name,))
+            node_id = int(conn.execute("SELECT id FROM node WHERE name = ?", (name,)).fetchone()[0])
+            self._node_ids[name] = node_id
+            self._nodes[node_id] = name
+        return node_id
+
+    def node_name(self, conn: sqlite3.Connection, node_id: int) -> str:
+        """The node id (text) behind a node row id."""
+        name = self._nodes.get(node_id)
+        if name is None:
+            row = conn.execute("SELECT name FROM node WHERE id = ?", (node_id,)).fetchone()
+            name = "" if row is None else str(row[0])
+            self._nodes[node_id] = name
+        return name
+
+    def _term_for_write(self, conn: sqlite3.Connection, value: str) -> int:
+        """The id of ``value``, creating the term inside the open transaction."""
+        term = self.terms.ids.get(value)
+        if term is None:
+            term = self._pending_terms.get(value)
+        if term is None:
+            row = conn.execute("SELECT id FROM term WHERE value = ?", (value,)).fetchone()
+            if row is None:
+                term = int(
+                    conn.execute("INSERT INTO term (value) VALUES (?)", (value,)).lastrowid or 0
+                )
+                self._pending_terms[value] = term
+            else:
+                term = int(row[0])
+                self.terms.remember(value, term)
+        return term
+
+    def lookup_term(self, conn: sqlite3.Connection, value: str) -> int | None:
+        """The committed id of ``value``, or None if no such term is stored."""
+        term = self.terms.ids.get(value)
+        if term is not None:
+            return term
+        generation = self.terms.generation
+        row = conn.execute("SELECT id FROM term WHERE value = ?", (value,)).fetchone()
+        if row is None:
+            return None
+        if generation == self.terms.generation:
+            self.terms.remember(value, int(row[0]))
+        return int(row[0])
+
+    def term_values(self, conn: sqlite3.Connection, terms: set[int]) -> dict[int, str]:
+        """id -> value for every id in ``terms`` (all must exist)."""
+        values = self.terms.values
+        missing = [t for t in terms if t not in values]
+        for start in range(0, len(missing), _CHUNK):
+            chunk = missing[start : start + _CHUNK]
+            for term, value in conn.execute(
+                "SELECT id, value FROM term WHERE id IN (SELECT value FROM json_each(?))",
+                (_json_ids(chunk),),
+            ):
+                values[term] = value
+        return values
+
+    def unavailable_storages(self, conn: sqlite3.Connection, state: int) -> list[int]:
+        """Storage term ids whose known state differs from ``state``."""
+        return [
+            int(row[0])
+            for row in conn.execute(
+                "SELECT id FROM storage WHERE state IS NOT NULL AND state != ?", (state,)
+            )
+        ]
+
+    # -- writes --------------------------------------------------------------
+
+    def insert(
+        self, events: Sequence[Event | None], *, keep_ids: bool = False, replay: bool = False
+    ) -> tuple[list[int], list[Event]]:
+        """Store a batch in one transaction; returns ids and the stored events.
+
+        ``None`` entries get id 0. An event whose dedup key (timestamp,
+        interpretation, manifestation, actor, subject uri) or uid is already
+        stored gets the existing id and stores nothing. With ``keep_ids`` a
+        non-zero ``event.id`` is kept (InvalidArgument if it is taken); with
+        ``replay`` a MoveEvent does not rewrite earlier rows, because the
+        events being restored already carry the result.
+        """
+        ids: list[int] = []
+        stored: list[Event] = []
+        with self.writing() as conn:
+            writer = _BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
+            for event in events:
+                if event is None:
+                    ids.append(0)
+                    continue
+                event_id, event_out = writer.add(event)
+                ids.append(event_id)
+                if event_out is not None:
+                    stored.append(event_out)
+            writer.flush()
+            if stored:
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,))
+        self.last_id = writer.last_id
+        self._since_analyze += len(stored)
+        if self._since_analyze >= max(1000, self.last_id // 10):
+            self._analyze()
+        return ids, stored
+
+    def _analyze(self) -> None:
+        with self._lock, translate_errors():
+            self._writer.execute("PRAGMA analysis_limit = 1000")
+            self._writer.execute("ANALYZE")
+        self._since_analyze = 0
+
+    def delete(self, ids: Sequence[int]) -> Deleted | None:
+        """Delete events by local id; None if none of them existed."""
+        wanted = sorted({i for i in ids if 0 < i <= UINT32_MAX})
+        if not wanted:
+            return None
+        found: list[tuple[int, int, bytes]] = []
+        dropped: dict[int, str] = {}
+        with self.writing() as conn:
+            for start in range(0, len(wanted), _CHUNK):
+                chunk = _json_ids(wanted[start : start + _CHUNK])
+                found.extend(
+                    conn.execute(
+                        "SELECT id, timestamp, uid FROM event"
+                        " WHERE id IN (SELECT value FROM json_each(?))",
+                        (chunk,),
+                    ).fetchall()
+                )
+            if not found:
+                return None
+            found.sort()
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.doomed")
+            conn.execute("DELETE FROM temp.candidate")
+            conn.executemany("INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found])
+            conn.execute(_COLLECT_CANDIDATES)
+            conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
+            conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
+            first_seq = None
+            for event_id, timestamp, uid in found:
+                seq = conn.execute(
+                    "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
+                    (event_id, uid, timestamp),
+                ).lastrowid
+                first_seq = first_seq or seq
+            self.terms.generation += 1
+            dropped = dict(conn.execute(_ORPHANS).fetchall())
+            if dropped:
+                conn.execute(
+                    "DELETE FROM term WHERE id IN (SELECT value FROM json_each(?))",
+                    (_json_ids(list(dropped)),),
+                )
+        self.terms.forget(dropped)
+        self.terms.generation += 1
+        assert first_seq is not None
+        changes = tuple(
+            Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
+            for n, (event_id, timestamp, uid) in enumerate(found)
+        )
+        timestamps = [r[1] for r in found]
+        return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
+
+    # -- feed and cursors ------------------------------------------------------
+
+    def changes(self, since: int, limit: int) -> list[Change]:
+        """Changes with ``seq > since``, oldest first, at most ``limit``."""
+        with self.reading() as conn:
+            rows = conn.execute(_CHANGES, (since, limit)).fetchall()
+            return [
+                Change(
+                    seq,
+                    ChangeKind.DELETE if tomb else ChangeKind.INSERT,
+                    event_id,
+                    uid_to_str(uid) if uid is not None else "",
+                    timestamp or 0,
+                    self.node_name(conn, node) if node is not None else "",
+                )
+                for seq, event_id, uid, tomb, timestamp, node in rows
+            ]
+
+    def last_seq(self) -> int:
+        """The seq of the newest change (0 if there is none)."""
+        with self.reading() as conn:
+            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change").fetchone()[0])
+
+    def get_cursor(self, name: str) -> int:
+        """A consumer's stored position; InvalidKey if it never stored one."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT seq FROM cursor WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise InvalidKey(f"no cursor named {name!r}")
+        return int(row[0])
+
+    def set_cursor(self, conn: sqlite3.Connection, name: str, seq: int) -> None:
+        """Store a consumer's position inside an open write transaction."""
+        conn.execute(
+            "INSERT INTO cursor (name, seq) VALUES (?, ?)"
+            " ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
+            (name, seq),
+        )
+
+    def cursors(self) -> dict[str, int]:
+        """Every stored cursor."""
+        with self.reading() as conn:
+            return {name: int(seq) for name, seq in conn.execute("SELECT name, seq FROM cursor")}
+
+    def find_uid(self, conn: sqlite3.Connection, uid: str) -> int | None:
+        """The local id of the event with this uid, if it is stored."""
+        row = conn.execute("SELECT id FROM event WHERE uid = ?", (uid_from_str(uid),)).fetchone()
+        return None if row is None else int(row[0])
+
+
+class _BatchWriter:
+    """Collects the rows of one insert batch and writes them with executemany.
+
+    Rows wait in lists until ``flush``; a MoveEvent flushes first, because it
+    rewrites ``current_uri`` on every earlier row, including this batch's.
+    """
+
+    def __init__(
+        self, store: SQLiteStore, conn: sqlite3.Connection, *, keep_ids: bool, replay: bool
+    ) -> None:
+        self.store = store
+        self.conn = conn
+        self.keep_ids = keep_ids
+        self.replay = replay
+        self.last_id = store.last_id
+        self.event_rows: list[tuple[object, ...]] = []
+        self.subject_rows: list[tuple[object, ...]] = []
+        self.keys: dict[tuple[int, int, int, int, int], int] = {}
+        self.uids: dict[bytes, int] = {}
+        self.used: set[int] = set()
+        self.local_node = store._node_id(conn, store.node)
+        self._term = store._term_for_write
+
+    def add(self, event: Event) -> tuple[int, Event | None]:
+        conn, term = self.conn, self._term
+        timestamp = event.ts
+        interpretation = term(conn, event.interpretation)
+        manifestation = term(conn, event.manifestation)
+        actor = term(conn, event.actor)
+        raw_uid = uid_from_str(event.uid) if event.uid else None
+        if raw_uid is not None:
+            existing = self.uids.get(raw_uid)
+            if existing is None:
+                row = conn.execute("SELECT id FROM event WHERE uid = ?", (raw_uid,)).fetchone()
+                existing = None if row is None else int(row[0])
+            if existing is not None:
+                return existing, None
+        subject_terms = []
+        for subject in event.subjects:
+            uri = term(conn, subject.uri)
+            key = (timestamp, interpretation, manifestation, actor, uri)
+            existing = self.keys.get(key)
+            if existing is None:
+                row = conn.execute(
+                    _DEDUP, (uri, timestamp, interpretation, manifestation, actor)
+                ).fetchone()
+                existing = None if row is None else int(row[0])
+            if existing is not None:
+                return existing, None
+            subject_terms.append(uri)
+        if self.keep_ids and event.id:
+            event_id = event.id
+            taken = (
+                event_id in self.used
+                or conn.execute("SELECT 1 FROM event WHERE id = ?", (event_id,)).fetchone()
+            )
+            if taken:
+                raise InvalidArgument(f"event id {event_id} is already used in this log")
+            self.last_id = max(self.last_id, event_id)
+        else:
+            if self.last_id >= UINT32_MAX:
+                raise DatabaseError("the log has used every 32-bit event id; export and re-import")
+            self.last_id += 1
+            event_id = self.last_id
+        if raw_uid is None:
+            raw_uid = self.store._uids.batch(1)[0]
+        node = self.local_node if not event.node else self.store._node_id(conn, event.node)
+        origin = term(conn, event.origin) if event.origin else None
+        self.event_rows.append(
+            (
+                event_id,
+                timestamp,
+                interpretation,
+                manifestation,
+                actor,
+                origin,
+                raw_uid,
+                node,
+                event.payload or None,
+            )
+        )
+        for position, (subject, uri) in enumerate(zip(event.subjects, subject_terms, strict=True)):
+            self.keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
+            self.subject_rows.append(self._subject_row(event_id, position, timestamp, subject, uri))
+        self.uids[raw_uid] = event_id
+        self.used.add(event_id)
+        if event.interpretation == MOVE_EVENT and not self.replay:
+            self.flush()
+            self._apply_move(event, interpretation)
+        return event_id, event.with_changes(
+            id=event_id, uid=uid_to_str(raw_uid), node=event.node or self.store.node
+        )
+
+    def _subject_row(
+        self, event_id: int, position: int, timestamp: int, subject: Subject, uri: int
+    ) -> tuple[object, ...]:
+        conn, term = self.conn, self._term
+        origin = term(conn, subject.origin) if subject.origin else None
+        current_uri = None
+        if subject.current_uri and subject.current_uri != subject.uri:
+            current_uri = term(conn, subject.current_uri)
+        current_origin = self._current_origin(subject.current_origin, subject.origin, origin)
+        storage = None
+        if subject.storage:
+            storage = term(conn, subject.storage)
+            store = self.store
+            if storage not in store._storages and storage not in store._pending_storages:
+                conn.execute("INSERT OR IGNORE INTO storage (id) VALUES (?)", (storage,))
+                store._pending_storages.add(storage)
+        return (
+            event_id,
+            position,
+            timestamp,
+            uri,
+            current_uri,
+            term(conn, subject.interpretation) if subject.interpretation else None,
+            term(conn, subject.manifestation) if subject.manifestation else None,
+            origin,
+            current_origin,
+            term(conn, subject.mimetype) if subject.mimetype else None,
+            term(conn, subject.text) if subject.text else None,
+            storage,
+        )
+
+    def _current_origin(self, current: str, origin: str, origin_term: int | None) -> int | None:
+        """NULL means "same as origin"; term 0 records an explicitly empty one."""
+        if current == origin:
+            return None
+        if not current:
+            return 0
+        return self._term(self.conn, current)
+
+    def _apply_move(self, event: Event, move_interpretation: int) -> None:
+        """Point earlier rows at a moved subject's new location (as Zeitgeist does)."""
+        for subject in event.subjects:
+            old = self._term(self.conn, subject.uri)
+            new = self._term(self.conn, subject.current_uri)
+            new_origin = (
+                self._term(self.conn, subject.current_origin) if subject.current_origin else None
+            )
+            self.conn.execute(
+                _MOVE,
+                {
+                    "new": new,
+                    "new_origin": new_origin,
+                    "old": old,
+                    "ts": event.ts,
+                    "move": move_interpretation,
+                },
+            )
+
+    def flush(self) -> None:
+        if self.event_rows:
+            self.conn.executemany(_INSERT_EVENT, self.event_rows)
+            self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
+            self.conn.executemany(
+                "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
+            )
+            self.event_rows, self.subject_rows = [], []
+
+
+_INSERT_EVENT = (
+    "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"
+    " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_INSERT_SUBJECT = (
+    "INSERT INTO subject (event_id, position, timestamp, uri, current_uri, interpretation,"
+    " manifestation, origin, current_origin, mimetype, text, storage)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_DEDUP = (
+    "SELECT s.event_id FROM subject s JOIN event e ON e.id = s.event_id"
+    " WHERE s.uri = ? AND s.timestamp = ? AND e.interpretation = ? AND e.manifestation = ?"
+    " AND e.actor = ? LIMIT 1"
+)
+# Zeitgeist: UPDATE event SET subj_id_current = new, subj_origin_current = new_origin
+#   WHERE subj_id_current = old AND interpretation != MoveEvent AND timestamp < ts
+_MOVE = """
+UPDATE subject SET
+    current_uri = CASE WHEN uri = :new THEN NULL ELSE :new END,
+    current_origin = CASE
+        WHEN origin IS :new_origin THEN NULL
+        WHEN :new_origin IS NULL THEN 0
+        ELSE :new_origin END
+WHERE (current_uri = :old OR (current_uri IS NULL AND uri = :old))
+  AND timestamp < :ts
+  AND NOT EXISTS (SELECT 1 FROM event e WHERE e.id = subject.event_id
+                  AND e.interpretation = :move)
+"""
+_COLLECT_CANDIDATES = """
+INSERT OR IGNORE INTO temp.candidate (id)
+    SELECT interpretation FROM event WHERE id IN (SELECT id FROM temp.doomed)
+    UNION SELECT manifestation FROM event WHERE id IN (SELECT id FROM temp.doomed)
+    UNION SELECT actor FROM event WHERE id IN (SELECT id FROM temp.doomed)
+    UNION SELECT origin FROM event WHERE id IN (SELECT id FROM temp.doomed)
+    UNION SELECT uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT current_uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT interpretation FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT manifestation FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT current_origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT mimetype FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT text FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+"""
+# Every column that can hold a term has an index with the term first, so each
+# NOT EXISTS is one index probe. Storage terms stay: the storage table holds them.
+_ORPHANS = """
+SELECT t.id, t.value FROM temp.candidate c JOIN term t ON t.id = c.id
+WHERE c.id IS NOT NULL AND c.id != 0
+  AND NOT EXISTS (SELECT 1 FROM event WHERE interpretation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM event WHERE manifestation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM event WHERE actor = c.id)
+  AND NOT EXISTS (SELECT 1 FROM event WHERE origin = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE uri = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE current_uri = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE interpretation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE manifestation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE origin = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE current_origin = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE mimetype = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject WHERE text = c.id)
+  AND NOT EXISTS (SELECT 1 FROM storage WHERE id = c.id)
+"""
+_CHANGES = """
+SELECT c.seq, c.event_id, COALESCE(c.uid, e.uid, t.uid), c.uid IS NOT NULL,
+       COALESCE(c.timestamp, e.timestamp, t.timestamp), e.node
+FROM change c
+LEFT JOIN event e ON c.uid IS NULL AND e.id = c.event_id
+LEFT JOIN change t ON c.uid IS NULL AND e.id IS NULL AND t.uid IS NOT NULL
+    AND t.event_id = c.event_id
+WHERE c.seq > ? ORDER BY c.seq LIMIT ?
+"""

@@ -1,0 +1,304 @@
+"""Event templates to SQL: Zeitgeist's query semantics on Zeitbus's schema.
+
+Theory of operation. A query matches *rows*, one per (event, subject) pair,
+as Zeitgeist's flat ``event`` table does. In SQL the rows are ``subject s``
+joined to ``event e``; when no condition names a subject field the compiler
+leaves the join out and reads ``event e`` alone, which is equivalent because
+every stored event has at least one subject.
+
+Inside one template every set field is ANDed, and subject templates are ANDed
+against the *same* subject row; templates are ORed. A template with no set
+field adds no condition, so it does not widen an OR of other templates (the
+upstream ``WhereClause.extend`` quirk, kept on purpose). Operators, their
+parse order (trailing ``*``, then ``!``, then ``+`` on symbols) and which
+fields reject which operator follow docs/ZEITGEIST.md §2.5, including the
+upstream checks that test the wrong field (a trailing ``*`` on an event
+manifestation or a subject interpretation is matched literally).
+
+Unknown values keep Zeitgeist's SQL semantics: actors, mimetypes and symbols
+map to id -1 (``= -1`` matches nothing, ``!= -1`` every non-NULL value), while
+URIs, texts and storages compare against NULL (nothing matches either way).
+
+``current_uri``/``current_origin`` are stored as NULL when equal to
+``uri``/``origin`` (they almost always are); the compiler expands conditions on
+them so that positive matches still use the indexes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from zeitbus.errors import InvalidArgument
+from zeitbus.model import Event, GroupField, StorageState, Subject, TimeRange
+from zeitbus.ontology import ontology
+
+# value -> term id, or None if the value was never stored
+TermLookup = Callable[[str], int | None]
+
+_CURRENT_URI = "COALESCE(s.current_uri, s.uri)"
+_CURRENT_ORIGIN = "NULLIF(COALESCE(s.current_origin, s.origin), 0)"
+
+# group field -> (SQL expression of the group key, needs the subject join)
+GROUP_COLUMNS: dict[GroupField, tuple[str, bool]] = {
+    GroupField.SUBJECT_URI: ("s.uri", True),
+    GroupField.ACTOR: ("e.actor", False),
+    GroupField.SUBJECT_ORIGIN: ("s.origin", True),
+    GroupField.SUBJECT_INTERPRETATION: ("s.interpretation", True),
+    GroupField.MIMETYPE: ("s.mimetype", True),
+    GroupField.CURRENT_URI: (_CURRENT_URI, True),
+    GroupField.EVENT_ORIGIN: ("e.origin", False),
+    GroupField.CURRENT_ORIGIN: (_CURRENT_ORIGIN, True),
+}
+
+
+@dataclass
+class Where:
+    """SQL conditions with their parameters, and whether they read ``s``."""
+
+    sql: list[str] = field(default_factory=list)
+    params: list[object] = field(default_factory=list)
+    uses_subject: bool = False
+    uses_event: bool = False
+
+    def add(self, sql: str, *params: object, subject: bool = False) -> None:
+        """Append one condition (ANDed with the others) on ``s`` or on ``e``."""
+        self.sql.append(sql)
+        self.params.extend(params)
+        if subject:
+            self.uses_subject = True
+        else:
+            self.uses_event = True
+
+    def extend(self, other: Where, operator: str) -> None:
+        """Append all of ``other``'s conditions as one, joined by ``operator``."""
+        self.sql.append(other.joined(operator))
+        self.params.extend(other.params)
+        self.uses_subject |= other.uses_subject
+        self.uses_event |= other.uses_event
+
+    def joined(self, operator: str) -> str:
+        """The conditions joined by AND or OR, parenthesised."""
+        if len(self.sql) == 1:
+            return self.sql[0]
+        return "(" + f" {operator} ".join(self.sql) + ")"
+
+
+def right_boundary(prefix: str) -> str:
+    """The smallest string greater than every string starting with ``prefix``."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            bumped = last + 1
+            if 0xD800 <= bumped <= 0xDFFF:  # surrogates cannot be stored; skip them
+                bumped = 0xE000
+            return prefix[:-1] + chr(bumped)
+        prefix = prefix[:-1]
+    return chr(0x10FFFF)
+
+
+def _field_error(name: str, what: str) -> InvalidArgument:
+    return InvalidArgument(f"Field '{name}' doesn't support {what}")
+
+
+def _split_wildcard(value: str) -> tuple[str, bool]:
+    if value.endswith("*"):
+        return value[:-1], True
+    return value, False
+
+
+def _split_negation(value: str) -> tuple[str, bool]:
+    if value.startswith("!"):
+        return value[1:], True
+    return value, False
+
+
+class TemplateCompiler:
+    """Compiles time ranges, storage states and templates to one WHERE."""
+
+    def __init__(self, lookup: TermLookup, unavailable_storages: Callable[[int], list[int]]):
+        self._lookup = lookup
+        self._unavailable = unavailable_storages
+        self._onto = ontology()
+
+    def where(self, templates: Sequence[Event], storage_state: StorageState) -> Where:
+        """The conditions of a find but its time range (see ``time_conditions``)."""
+        where = Where()
+        if storage_state is not StorageState.ANY:
+            excluded = self._unavailable(int(storage_state))
+            if excluded:
+                marks = ",".join("?" * len(excluded))
+                where.add(
+                    f"(s.storage IS NULL OR s.storage NOT IN ({marks}))", *excluded, subject=True
+                )
+        alternatives = Where()
+        for template in templates:
+            conditions = self.template(template)
+            if conditions.sql:
+                alternatives.extend(conditions, "AND")
+        if alternatives.sql:
+            where.extend(alternatives, "OR")
+        return where
+
+    @staticmethod
+    def time_conditions(where: Where, time_range: TimeRange, column: str) -> Where:
+        """``where`` plus the time range on ``column`` (0 bounds are open)."""
+        out = Where(list(where.sql), list(where.params), where.uses_subject, where.uses_event)
+        if time_range.start != 0:
+            out.sql.append(f"{column} >= ?")
+            out.params.append(time_range.start)
+        if time_range.end != 0:
+            out.sql.append(f"{column} <= ?")
+            out.params.append(time_range.end)
+        return out
+
+    def template(self, template: Event) -> Where:
+        """The ANDed conditions of one event template."""
+        where = Where()
+        if template.id:
+            where.add("e.id = ?", template.id)  # e.id and s.event_id agree on every row
+        if template.interpretation:
+            if template.interpretation.endswith("*"):
+                raise _field_error("interpretation", "prefix search")
+            self._symbol(where, "e.interpretation", template.interpretation, subject=False)
+        if template.manifestation:
+            # Upstream checks the *interpretation* for a wildcard here, so a
+            # trailing "*" on a manifestation is matched literally.
+            self._symbol(where, "e.manifestation", template.manifestation, subject=False)
+        if template.actor:
+            self._looked_up(where, "e.actor", template.actor, subject=False)
+        if template.origin:
+            self._uri(where, "e.origin", template.origin, subject=False)
+        for subject in template.subjects:
+            self._subject(where, subject, template)
+        return where
+
+    def _subject(self, where: Where, subject: Subject, template: Event) -> None:
+        if subject.interpretation:
+            # Upstream tests the event interpretation for a wildcard here too.
+            self._symbol(where, "s.interpretation", subject.interpretation, subject=True)
+        if subject.manifestation:
+            if subject.manifestation.endswith("*"):
+                raise _field_error("subject manifestation", "prefix search")
+            self._symbol(where, "s.manifestation", subject.manifestation, subject=True)
+        if subject.mimetype:
+            self._looked_up(where, "s.mimetype", subject.mimetype, subject=True)
+        if subject.uri:
+            self._uri(where, "s.uri", subject.uri, subject=True)
+        if subject.origin:
+            self._uri(where, "s.origin", subject.origin, subject=True)
+        if subject.text:
+            # "!", "+" and "*" are ordinary characters in a text template.
+            sql, params = self._equals_uri("s.text", subject.text)
+            where.add(sql, *params, subject=True)
+        if subject.current_uri:
+            self._uri(
+                where,
+                _CURRENT_URI,
+                subject.current_uri,
+                subject=True,
+                stored=("s.current_uri", "s.uri"),
+            )
+        if subject.current_origin:
+            self._uri(
+                where,
+                _CURRENT_ORIGIN,
+                subject.current_origin,
+                subject=True,
+                stored=("s.current_origin", "s.origin"),
+            )
+        if subject.storage:
+            if subject.storage.startswith("!"):
+                raise _field_error("subject storage", "negation")
+            if subject.storage.endswith("*"):
+                raise _field_error("subject storage", "prefix search")
+            sql, params = self._equals_uri("s.storage", subject.storage)
+            where.add(sql, *params, subject=True)
+
+    def _symbol(self, where: Where, column: str, value: str, *, subject: bool) -> None:
+        value, negated = _split_negation(value)
+        noexpand = value.startswith("+")
+        if noexpand:
+            value = value[1:]
+        symbols = [value]
+        if not noexpand:
+            symbols.extend(sorted(self._onto.children(value)))
+        ids = [self._id_or_minus_one(symbol) for symbol in symbols]
+        marks = ",".join("?" * len(ids))
+        sql = f"{column} = ?" if len(ids) == 1 else f"{column} IN ({marks})"
+        where.add(f"NOT ({sql})" if negated else sql, *ids, subject=subject)
+
+    def _id_or_minus_one(self, value: str) -> int:
+        term = self._lookup(value)
+        return -1 if term is None else term
+
+    def _looked_up(self, where: Where, column: str, value: str, *, subject: bool) -> None:
+        """Actor and mimetype: exact values via the lookup cache (-1 if unknown)."""
+        value, prefix = _split_wildcard(value)
+        value, negated = _split_negation(value)
+        if prefix:
+            self._prefix(where, column, value, negated, subject=subject)
+        else:
+            op = "!=" if negated else "="
+            where.add(f"{column} {op} ?", self._id_or_minus_one(value), subject=subject)
+
+    def _equals_uri(self, column: str, value: str) -> tuple[str, list[object]]:
+        """Text and storage: exact match only, compared by subquery upstream."""
+        term = self._lookup(value)
+        if term is None:
+            return "0", []  # compares with NULL upstream: matches nothing
+        return f"{column} = ?", [term]
+
+    def _uri(
+        self,
+        where: Where,
+        column: str,
+        value: str,
+        *,
+        subject: bool,
+        stored: tuple[str, str] | None = None,
+    ) -> None:
+        """URI-like fields: exact values compared by subquery, or a prefix."""
+        value, prefix = _split_wildcard(value)
+        value, negated = _split_negation(value)
+        if prefix:
+            self._prefix(where, column, value, negated, subject=subject, stored=stored)
+            return
+        term = self._lookup(value)
+        if term is None:
+            where.add("0", subject=subject)
+        elif negated:
+            where.add(f"{column} != ?", term, subject=subject)
+        elif stored:
+            own, base = stored
+            where.add(f"({own} = ? OR ({own} IS NULL AND {base} = ?))", term, term, subject=subject)
+        else:
+            where.add(f"{column} = ?", term, subject=subject)
+
+    def _prefix(
+        self,
+        where: Where,
+        column: str,
+        prefix: str,
+        negated: bool,
+        *,
+        subject: bool,
+        stored: tuple[str, str] | None = None,
+    ) -> None:
+        if prefix:
+            terms = "SELECT id FROM term WHERE value >= ? AND value < ?"
+            bounds: tuple[object, ...] = (prefix, right_boundary(prefix))
+        else:
+            terms, bounds = "SELECT id FROM term", ()
+        if negated:
+            where.add(f"({column} NOT IN ({terms}) OR {column} IS NULL)", *bounds, subject=subject)
+        elif stored:
+            own, base = stored
+            where.add(
+                f"({own} IN ({terms}) OR ({own} IS NULL AND {base} IN ({terms})))",
+                *bounds,
+                *bounds,
+                subject=subject,
+            )
+        else:
+            where.add(f"{column} IN ({terms})", *bounds, subject=subject)

@@ -1,0 +1,166 @@
+"""Checking and completing events before they are stored (Zeitgeist §2.2).
+
+``prepare`` does what Zeitgeist's ``preprocess_event`` does, in the same
+order, plus the checks a Python API needs that D-Bus's type system gave
+Zeitgeist for free (types, ranges, encodable strings). It never touches the
+database, so a batch is checked whole before anything is written.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import fields, replace
+
+from zeitbus.errors import InvalidArgument, InvalidEvent
+from zeitbus.ids import uid_from_str
+from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, Event, Subject
+from zeitbus.ontology import (
+    MOVE_EVENT,
+    interpretation_for_mimetype,
+    manifestation_for_uri,
+    storage_for_uri,
+)
+
+Clock = Callable[[], int]
+
+
+def now_ms() -> int:
+    """The current time in ms since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def _check_text(value: object, what: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidArgument(f"{what} must be a string, got {type(value).__name__}")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidArgument(f"{what} is not valid Unicode text") from None
+    if "\x00" in value:
+        raise InvalidArgument(f"{what} contains a NUL character")
+
+
+def check_types(event: Event, what: str = "event") -> None:
+    """Raise InvalidArgument unless every field of ``event`` has a sane type."""
+    if not isinstance(event, Event):
+        raise InvalidArgument(f"{what} must be an Event, got {type(event).__name__}")
+    if (
+        isinstance(event.id, bool)
+        or not isinstance(event.id, int)
+        or not 0 <= event.id <= UINT32_MAX
+    ):
+        raise InvalidArgument(f"{what} id must be an unsigned 32-bit integer, got {event.id!r}")
+    if event.timestamp is not None and (
+        isinstance(event.timestamp, bool)
+        or not isinstance(event.timestamp, int)
+        or not INT64_MIN <= event.timestamp <= INT64_MAX
+    ):
+        raise InvalidArgument(f"{what} timestamp must be a 64-bit integer, got {event.timestamp!r}")
+    for name in ("interpretation", "manifestation", "actor", "origin", "node"):
+        _check_text(getattr(event, name), f"{what} {name}")
+    if not isinstance(event.payload, bytes):
+        raise InvalidArgument(f"{what} payload must be bytes")
+    if event.uid:
+        _check_text(event.uid, f"{what} uid")
+        try:
+            uid_from_str(event.uid)
+        except ValueError:
+            raise InvalidArgument(f"{what} uid {event.uid!r} is not a UUID") from None
+    if not isinstance(event.subjects, tuple):
+        raise InvalidArgument(f"{what} subjects must be a tuple of Subject")
+    for n, subject in enumerate(event.subjects):
+        if not isinstance(subject, Subject):
+            raise InvalidArgument(f"{what} subject {n} must be a Subject")
+        for f in fields(Subject):
+            _check_text(getattr(subject, f.name), f"{what} subject {n} {f.name}")
+
+
+def prepare(event: Event, clock: Clock = now_ms) -> Event:
+    """The event as Zeitgeist would store it, or InvalidArgument.
+
+    Fills the timestamp, current_uri/current_origin, subject manifestation
+    (from the URI scheme), interpretation (from the mimetype) and storage.
+    """
+    check_types(event)
+    if not (event.interpretation and event.manifestation and event.actor):
+        raise InvalidArgument(
+            "Incomplete event: interpretation, manifestation and actor are required"
+        )
+    moving = event.interpretation == MOVE_EVENT
+    subjects = []
+    for subject in event.subjects:
+        if not subject.uri:
+            raise InvalidArgument("Incomplete event: subject without URI")
+        current_uri = subject.current_uri or subject.uri
+        current_origin = subject.current_origin or subject.origin
+        if moving and subject.uri == current_uri:
+            raise InvalidArgument(
+                "Redundant event: event.interpretation indicates the uri has been moved yet "
+                "the subject.uri and subject.current_uri are identical"
+            )
+        if not moving and subject.uri != current_uri:
+            raise InvalidArgument(
+                "Illegal event: unless event.interpretation is 'MOVE_EVENT' then "
+                "subject.uri and subject.current_uri have to be the same"
+            )
+        if not moving and subject.origin != current_origin:
+            raise InvalidArgument(
+                "Illegal event: unless event.interpretation is 'MOVE_EVENT' then "
+                "subject.origin and subject.current_origin have to be the same"
+            )
+        subjects.append(
+            replace(
+                subject,
+                current_uri=current_uri,
+                current_origin=current_origin,
+                manifestation=subject.manifestation or manifestation_for_uri(subject.uri),
+                interpretation=subject.interpretation
+                or interpretation_for_mimetype(subject.mimetype),
+                storage=subject.storage or storage_for_uri(subject.uri),
+            )
+        )
+    timestamp = clock() if event.timestamp is None else event.timestamp
+    return replace(event, timestamp=timestamp, subjects=tuple(subjects))
+
+
+def prepare_imported(event: Event, clock: Clock = now_ms) -> Event:
+    """An event restored from an export or another log, kept as it was.
+
+    Only what every stored event must have is checked; nothing is filled in
+    but an empty current_uri/current_origin, and the MoveEvent rules are not
+    applied, because a stored event's current_uri may have moved since.
+    """
+    check_types(event)
+    if not (event.interpretation and event.manifestation and event.actor):
+        raise InvalidArgument(
+            "Incomplete event: interpretation, manifestation and actor are required"
+        )
+    if not event.subjects:
+        raise InvalidArgument("Incomplete event: a stored event has at least one subject")
+    subjects = []
+    for subject in event.subjects:
+        if not subject.uri:
+            raise InvalidArgument("Incomplete event: subject without URI")
+        subjects.append(
+            replace(
+                subject,
+                current_uri=subject.current_uri or subject.uri,
+                current_origin=subject.current_origin or subject.origin,
+            )
+        )
+    timestamp = clock() if event.timestamp is None else event.timestamp
+    return replace(event, timestamp=timestamp, subjects=tuple(subjects))
+
+
+def check_unique_uris(event: Event) -> None:
+    """InvalidEvent if two subjects of ``event`` share a URI."""
+    uris = [s.uri for s in event.subjects]
+    if len(set(uris)) != len(uris):
+        raise InvalidEvent("Events with two subjects with the same URI are not supported")
+
+
+def check_template(template: Event, what: str = "template") -> None:
+    """InvalidArgument unless ``template`` is usable as an event template."""
+    check_types(template, what)

@@ -1,0 +1,53 @@
+"""The engine's basic contract: insert, get, find, delete, the feed."""
+
+from __future__ import annotations
+
+from zeitbus import ChangeKind, Engine, Event, Subject
+from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
+
+
+def _event(ts: int, uri: str, actor: str = "application://firefox.desktop") -> Event:
+    return Event(
+        timestamp=ts,
+        interpretation=ACCESS_EVENT,
+        manifestation=USER_ACTIVITY,
+        actor=actor,
+        subjects=(Subject(uri=uri, mimetype="text/html"),),
+    )
+
+
+def test_inserted_event_reads_back_with_auto_filled_fields(engine: Engine) -> None:
+    """An inserted event comes back with its id, uid, node and Zeitgeist's auto-fill."""
+    [event_id] = engine.insert_events([_event(1000, "https://example.com/")])
+    [stored] = engine.get_events([event_id])
+    assert stored is not None
+    assert stored.id == event_id == 1
+    assert stored.node == engine.node
+    assert len(stored.uid) == 36
+    [subject] = stored.subjects
+    assert subject.storage == "net"
+    assert subject.current_uri == "https://example.com/"
+    assert subject.manifestation.endswith("nfo#WebDataObject")
+    assert subject.interpretation.endswith("nfo#HtmlDocument")
+
+
+def test_feed_records_inserts_and_tombstones_gap_free(engine: Engine) -> None:
+    """Every insert and delete gets the next seq; a delete is a tombstone."""
+    ids = engine.insert_events([_event(1000, "file:///a"), _event(2000, "file:///b")])
+    assert engine.delete_events([ids[0]]) == (1000, 1000)
+    changes = engine.changes()
+    assert [c.seq for c in changes] == [1, 2, 3]
+    assert [c.kind for c in changes] == [ChangeKind.INSERT, ChangeKind.INSERT, ChangeKind.DELETE]
+    assert changes[2].uid == changes[0].uid
+
+
+def test_reopened_log_keeps_node_and_never_reuses_ids(engine: Engine) -> None:
+    """Ids of deleted newest events are not handed out again after a restart."""
+    path = engine.store.path
+    node = engine.node
+    [first, second] = engine.insert_events([_event(1, "file:///a"), _event(2, "file:///b")])
+    engine.delete_events([second])
+    engine.close()
+    with Engine.open(path) as reopened:
+        assert reopened.node == node
+        assert reopened.insert_events([_event(3, "file:///c")]) == [second + 1]

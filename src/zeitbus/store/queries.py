@@ -16,7 +16,16 @@ import sqlite3
 from collections.abc import Sequence
 
 from zeitbus.ids import uid_to_str
-from zeitbus.model import Event, ResultType, StorageState, Subject, TimeRange
+from zeitbus.model import (
+    INT64_MAX,
+    INT64_MIN,
+    Event,
+    ResultType,
+    StorageState,
+    Subject,
+    TimeRange,
+)
+from zeitbus.store import stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -88,6 +97,16 @@ def _select(
         sql = "SELECT s.event_id FROM " + _from(conds, subject=True) + _where_sql(conds)
         sql += f" ORDER BY s.timestamp {direction}, s.event_id {direction}"
         return sql, conds.params, False
+    if not where.sql and _unbounded(time_range):
+        # No condition at all: read the pre-aggregated groups (store/stats.py).
+        code = stats.FIELDS[group][0]
+        end = "oldest" if result_type.uses_oldest else "newest"
+        by_count = f"rows {direction}, " if result_type.popular else ""
+        sql = (
+            f"SELECT {end}_id FROM stat WHERE field = ?"
+            f" ORDER BY {by_count}{end}_ts {direction}, {end}_id {direction}"
+        )
+        return sql, [code], False
     key, key_on_subject = GROUP_COLUMNS[group]
     on_subject = where.uses_subject or key_on_subject or result_type.popular
     ts = "s.timestamp" if on_subject else "e.timestamp"
@@ -105,6 +124,10 @@ def _select(
         f" ORDER BY {order}ts {direction}, id {direction}"
     )
     return sql, conds.params, False
+
+
+def _unbounded(time_range: TimeRange) -> bool:
+    return time_range.start in (0, INT64_MIN) and time_range.end in (0, INT64_MAX)
 
 
 def _from(where: Where, *, subject: bool) -> str:

@@ -13,6 +13,7 @@ Layout, designed from the queries (docs/storage.md explains the choices):
   the uid and timestamp of the deleted event.
 * ``cursor``: consumers' positions in the feed.
 * ``storage``: storage media and their availability (StorageMonitor).
+* ``stat``: per-group counts and representatives (see ``store/stats.py``).
 * ``meta``: node id, id high-water mark, creation time.
 
 ``PRAGMA user_version`` is the schema version; ``MIGRATIONS[n]`` takes a
@@ -24,8 +25,10 @@ from __future__ import annotations
 import sqlite3
 
 from zeitbus.errors import DatabaseError
+from zeitbus.store.stats import SCHEMA as STAT_SCHEMA
 
-SCHEMA_V1 = """
+SCHEMA_V1 = (
+    """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE node (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
 CREATE TABLE term (id INTEGER PRIMARY KEY AUTOINCREMENT, value TEXT NOT NULL UNIQUE);
@@ -87,6 +90,8 @@ CREATE TABLE change (
 CREATE INDEX change_tombstone ON change (event_id) WHERE uid IS NOT NULL;
 CREATE TABLE cursor (name TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
 """
+    + STAT_SCHEMA
+)
 
 
 def _v0_to_v1(conn: sqlite3.Connection) -> None:

@@ -34,7 +34,7 @@ from zeitbus.errors import (
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import UINT32_MAX, Change, ChangeKind, Event, Subject
 from zeitbus.ontology import MOVE_EVENT
-from zeitbus.store import schema
+from zeitbus.store import schema, stats
 
 logger = logging.getLogger(__name__)
 
@@ -364,12 +364,18 @@ class SQLiteStore:
             found.sort()
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
+            conn.execute(
+                "CREATE TEMP TABLE IF NOT EXISTS gone"
+                " (field INTEGER, value INTEGER, rows INTEGER, PRIMARY KEY (field, value))"
+            )
             conn.execute("DELETE FROM temp.doomed")
             conn.execute("DELETE FROM temp.candidate")
             conn.executemany("INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found])
             conn.execute(_COLLECT_CANDIDATES)
+            stats.subtract_deleted(conn)
             conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
             conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
+            stats.repair_after_delete(conn)
             first_seq = None
             for event_id, timestamp, uid in found:
                 seq = conn.execute(
@@ -444,6 +450,12 @@ class SQLiteStore:
         return None if row is None else int(row[0])
 
 
+_Opt = int | None
+# event_id, position, timestamp, uri, current_uri, interpretation, manifestation,
+# origin, current_origin, mimetype, text, storage
+SubjectRow = tuple[int, int, int, int, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
+
+
 class _BatchWriter:
     """Collects the rows of one insert batch and writes them with executemany.
 
@@ -460,10 +472,11 @@ class _BatchWriter:
         self.replay = replay
         self.last_id = store.last_id
         self.event_rows: list[tuple[object, ...]] = []
-        self.subject_rows: list[tuple[object, ...]] = []
+        self.subject_rows: list[SubjectRow] = []
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
+        self.acc: dict[tuple[int, int], stats.Aggregate] = {}
         self.local_node = store._node_id(conn, store.node)
         self._term = store._term_for_write
 
@@ -527,7 +540,9 @@ class _BatchWriter:
         )
         for position, (subject, uri) in enumerate(zip(event.subjects, subject_terms, strict=True)):
             self.keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
-            self.subject_rows.append(self._subject_row(event_id, position, timestamp, subject, uri))
+            row = self._subject_row(event_id, position, timestamp, subject, uri)
+            self.subject_rows.append(row)
+            self._count(row, actor, origin)
         self.uids[raw_uid] = event_id
         self.used.add(event_id)
         if event.interpretation == MOVE_EVENT and not self.replay:
@@ -537,9 +552,26 @@ class _BatchWriter:
             id=event_id, uid=uid_to_str(raw_uid), node=event.node or self.store.node
         )
 
+    def _count(self, row: SubjectRow, actor: int, event_origin: int | None) -> None:
+        """Fold one subject row into the batch's group statistics."""
+        event_id, _, ts, uri, current_uri, interp, _, origin, current_origin, mimetype = row[:10]
+        effective_origin = origin if current_origin is None else current_origin or None
+        for code, value in (
+            (1, uri),
+            (2, actor),
+            (3, origin),
+            (4, interp),
+            (5, mimetype),
+            (6, uri if current_uri is None else current_uri),
+            (7, event_origin),
+            (8, effective_origin),
+        ):
+            if value is not None:
+                stats.add_row(self.acc, (code, value), ts, event_id)
+
     def _subject_row(
         self, event_id: int, position: int, timestamp: int, subject: Subject, uri: int
-    ) -> tuple[object, ...]:
+    ) -> SubjectRow:
         conn, term = self.conn, self._term
         origin = term(conn, subject.origin) if subject.origin else None
         current_uri = None
@@ -584,16 +616,20 @@ class _BatchWriter:
             new_origin = (
                 self._term(self.conn, subject.current_origin) if subject.current_origin else None
             )
-            self.conn.execute(
-                _MOVE,
-                {
-                    "new": new,
-                    "new_origin": new_origin,
-                    "old": old,
-                    "ts": event.ts,
-                    "move": move_interpretation,
-                },
-            )
+            params = {
+                "new": new,
+                "new_origin": new_origin,
+                "old": old,
+                "ts": event.ts,
+                "move": move_interpretation,
+            }
+            # The rows about to move leave their current_origin groups.
+            origins = {
+                row[0] for row in self.conn.execute(_MOVED_ORIGINS, params) if row[0] is not None
+            }
+            self.conn.execute(_MOVE, params)
+            stats.recompute(self.conn, 6, {old, new})
+            stats.recompute(self.conn, 8, origins | ({new_origin} if new_origin else set()))
 
     def flush(self) -> None:
         if self.event_rows:
@@ -603,6 +639,9 @@ class _BatchWriter:
                 "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
             )
             self.event_rows, self.subject_rows = [], []
+        if self.acc:
+            stats.merge(self.conn, self.acc)
+            self.acc = {}
 
 
 _INSERT_EVENT = (
@@ -621,18 +660,26 @@ _DEDUP = (
 )
 # Zeitgeist: UPDATE event SET subj_id_current = new, subj_origin_current = new_origin
 #   WHERE subj_id_current = old AND interpretation != MoveEvent AND timestamp < ts
-_MOVE = """
+_MOVED_ROWS = """
+(current_uri = :old OR (current_uri IS NULL AND uri = :old))
+  AND timestamp < :ts
+  AND NOT EXISTS (SELECT 1 FROM event e WHERE e.id = subject.event_id
+                  AND e.interpretation = :move)
+"""
+_MOVE = (
+    """
 UPDATE subject SET
     current_uri = CASE WHEN uri = :new THEN NULL ELSE :new END,
     current_origin = CASE
         WHEN origin IS :new_origin THEN NULL
         WHEN :new_origin IS NULL THEN 0
         ELSE :new_origin END
-WHERE (current_uri = :old OR (current_uri IS NULL AND uri = :old))
-  AND timestamp < :ts
-  AND NOT EXISTS (SELECT 1 FROM event e WHERE e.id = subject.event_id
-                  AND e.interpretation = :move)
-"""
+WHERE """
+    + _MOVED_ROWS
+)
+_MOVED_ORIGINS = (
+    "SELECT DISTINCT NULLIF(COALESCE(current_origin, origin), 0) FROM subject WHERE" + _MOVED_ROWS
+)
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)
     SELECT interpretation FROM event WHERE id IN (SELECT id FROM temp.doomed)

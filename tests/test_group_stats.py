@@ -42,7 +42,7 @@ steps = st.lists(
     st.one_of(
         st.tuples(st.just("insert"), st.integers(1, 4)),
         st.tuples(st.just("delete"), st.integers(0, 30)),
-        st.tuples(st.just("move"), st.sampled_from(URIS), st.sampled_from(URIS + ["file:///new"])),
+        st.tuples(st.just("move"), st.sampled_from(URIS), st.sampled_from([*URIS, "file:///new"])),
     ),
     max_size=12,
 )

@@ -42,6 +42,20 @@ def _check_text(value: object, what: str) -> None:
         raise InvalidArgument(f"{what} contains a NUL character")
 
 
+def _subject_texts(subject: Subject) -> tuple[object, ...]:
+    return (
+        subject.uri,
+        subject.interpretation,
+        subject.manifestation,
+        subject.origin,
+        subject.mimetype,
+        subject.text,
+        subject.storage,
+        subject.current_uri,
+        subject.current_origin,
+    )
+
+
 def check_types(event: Event, what: str = "event") -> None:
     """Raise InvalidArgument unless every field of ``event`` has a sane type."""
     if not isinstance(event, Event):
@@ -58,21 +72,48 @@ def check_types(event: Event, what: str = "event") -> None:
         or not INT64_MIN <= event.timestamp <= INT64_MAX
     ):
         raise InvalidArgument(f"{what} timestamp must be a 64-bit integer, got {event.timestamp!r}")
-    for name in ("interpretation", "manifestation", "actor", "origin", "node"):
-        _check_text(getattr(event, name), f"{what} {name}")
     if not isinstance(event.payload, bytes):
         raise InvalidArgument(f"{what} payload must be bytes")
+    if not isinstance(event.subjects, tuple) or not all(
+        type(subject) is Subject for subject in event.subjects
+    ):
+        raise InvalidArgument(f"{what} subjects must be a tuple of Subject")
+    texts: list[object] = [
+        event.interpretation,
+        event.manifestation,
+        event.actor,
+        event.origin,
+        event.node,
+        event.uid,
+    ]
+    for subject in event.subjects:
+        texts.extend(_subject_texts(subject))
+    # Fast path: one C-level pass over everything; the slow path names the culprit.
+    if not all(type(text) is str for text in texts) or not _clean("".join(texts)):  # type: ignore[arg-type]
+        _name_bad_text(event, what)
     if event.uid:
-        _check_text(event.uid, f"{what} uid")
         try:
             uid_from_str(event.uid)
         except ValueError:
             raise InvalidArgument(f"{what} uid {event.uid!r} is not a UUID") from None
-    if not isinstance(event.subjects, tuple):
-        raise InvalidArgument(f"{what} subjects must be a tuple of Subject")
+
+
+def _clean(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _name_bad_text(event: Event, what: str) -> None:
+    for name in ("interpretation", "manifestation", "actor", "origin", "node", "uid"):
+        _check_text(getattr(event, name), f"{what} {name}")
     for n, subject in enumerate(event.subjects):
-        if not isinstance(subject, Subject):
-            raise InvalidArgument(f"{what} subject {n} must be a Subject")
         for f in fields(Subject):
             _check_text(getattr(subject, f.name), f"{what} subject {n} {f.name}")
 
@@ -111,18 +152,31 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
                 "subject.origin and subject.current_origin have to be the same"
             )
         subjects.append(
-            replace(
-                subject,
-                current_uri=current_uri,
-                current_origin=current_origin,
-                manifestation=subject.manifestation or manifestation_for_uri(subject.uri),
-                interpretation=subject.interpretation
-                or interpretation_for_mimetype(subject.mimetype),
-                storage=subject.storage or storage_for_uri(subject.uri),
+            Subject(
+                subject.uri,
+                subject.interpretation or interpretation_for_mimetype(subject.mimetype),
+                subject.manifestation or manifestation_for_uri(subject.uri),
+                subject.origin,
+                subject.mimetype,
+                subject.text,
+                subject.storage or storage_for_uri(subject.uri),
+                current_uri,
+                current_origin,
             )
         )
     timestamp = clock() if event.timestamp is None else event.timestamp
-    return replace(event, timestamp=timestamp, subjects=tuple(subjects))
+    return Event(
+        event.id,
+        timestamp,
+        event.interpretation,
+        event.manifestation,
+        event.actor,
+        event.origin,
+        tuple(subjects),
+        event.payload,
+        event.uid,
+        event.node,
+    )
 
 
 def prepare_imported(event: Event, clock: Clock = now_ms) -> Event:

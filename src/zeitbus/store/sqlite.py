@@ -32,7 +32,7 @@ from zeitbus.errors import (
     InvalidKey,
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
-from zeitbus.model import UINT32_MAX, Change, ChangeKind, Event, Subject
+from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event, Subject
 from zeitbus.ontology import MOVE_EVENT
 from zeitbus.store import schema, stats
 
@@ -221,6 +221,10 @@ class SQLiteStore:
             meta = {"node": node, "last_id": 0, "created": now}
         self.node = str(meta["node"])
         self.last_id = int(meta["last_id"])
+        # Newest stored timestamp, or higher (deletes don't lower it): an event
+        # newer than this cannot be a duplicate, so its dedup lookup is skipped.
+        newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
+        self.max_ts: int = INT64_MIN if newest is None else int(newest)
         for node_id, name in conn.execute("SELECT id, name FROM node"):
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
@@ -319,6 +323,7 @@ class SQLiteStore:
         stored: list[Event] = []
         with self.writing() as conn:
             writer = _BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
+            writer.resolve_terms(events)
             for event in events:
                 if event is None:
                     ids.append(0)
@@ -331,6 +336,7 @@ class SQLiteStore:
             if stored:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,))
         self.last_id = writer.last_id
+        self.max_ts = max(self.max_ts, writer.max_ts)
         self._since_analyze += len(stored)
         if self._since_analyze >= max(1000, self.last_id // 10):
             self._analyze()
@@ -477,15 +483,72 @@ class _BatchWriter:
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
         self.acc: dict[tuple[int, int], stats.Aggregate] = {}
+        self.max_ts = INT64_MIN
+        self.new_terms: set[int] = set()
+        self.fresh_uids: list[bytes] = []
         self.local_node = store._node_id(conn, store.node)
         self._term = store._term_for_write
 
+    def resolve_terms(self, events: Sequence[Event | None]) -> None:
+        """Look up (or create) every string of the batch with two statements.
+
+        Also makes the batch's uids in one go. Terms created here are
+        remembered in ``new_terms``: no stored row can use them yet, so the
+        dedup lookup is skipped for subjects whose URI is new.
+        """
+        store, conn = self.store, self.conn
+        wanted: set[str] = set()
+        fresh = 0
+        for event in events:
+            if event is None:
+                continue
+            if not event.uid:
+                fresh += 1
+            wanted.update((event.interpretation, event.manifestation, event.actor, event.origin))
+            for s in event.subjects:
+                wanted.update(
+                    (
+                        s.uri,
+                        s.interpretation,
+                        s.manifestation,
+                        s.origin,
+                        s.mimetype,
+                        s.text,
+                        s.storage,
+                        s.current_uri,
+                        s.current_origin,
+                    )
+                )
+        known, pending = store.terms.ids, store._pending_terms
+        missing = [v for v in wanted if v not in known and v not in pending]
+        if missing:
+            found = dict(conn.execute(_TERMS_BY_VALUE, (json.dumps(missing),)).fetchall())
+            for value, term in found.items():
+                store.terms.remember(value, term)
+            new = [v for v in missing if v not in found]
+            if new:
+                conn.executemany("INSERT INTO term (value) VALUES (?)", [(v,) for v in new])
+                for value, term in conn.execute(_TERMS_BY_VALUE, (json.dumps(new),)):
+                    pending[value] = term
+                    self.new_terms.add(term)
+        self.fresh_uids = store._uids.batch(fresh)
+        self.fresh_uids.reverse()
+
+    def _lookup(self, value: str) -> int:
+        """The id of a value ``resolve_terms`` saw (falls back to SQL)."""
+        term = self.store.terms.ids.get(value)
+        if term is None:
+            term = self.store._pending_terms.get(value)
+            if term is None:
+                term = self._term(self.conn, value)
+        return term
+
     def add(self, event: Event) -> tuple[int, Event | None]:
-        conn, term = self.conn, self._term
+        conn, term = self.conn, self._lookup
         timestamp = event.ts
-        interpretation = term(conn, event.interpretation)
-        manifestation = term(conn, event.manifestation)
-        actor = term(conn, event.actor)
+        interpretation = term(event.interpretation)
+        manifestation = term(event.manifestation)
+        actor = term(event.actor)
         raw_uid = uid_from_str(event.uid) if event.uid else None
         if raw_uid is not None:
             existing = self.uids.get(raw_uid)
@@ -494,15 +557,15 @@ class _BatchWriter:
                 existing = None if row is None else int(row[0])
             if existing is not None:
                 return existing, None
+        maybe_stored = timestamp <= self.store.max_ts
+        keys = self.keys
         subject_terms = []
         for subject in event.subjects:
-            uri = term(conn, subject.uri)
+            uri = term(subject.uri)
             key = (timestamp, interpretation, manifestation, actor, uri)
-            existing = self.keys.get(key)
-            if existing is None:
-                row = conn.execute(
-                    _DEDUP, (uri, timestamp, interpretation, manifestation, actor)
-                ).fetchone()
+            existing = keys.get(key)
+            if existing is None and maybe_stored and uri not in self.new_terms:
+                row = conn.execute(_DEDUP, (uri, *key[:4])).fetchone()
                 existing = None if row is None else int(row[0])
             if existing is not None:
                 return existing, None
@@ -522,9 +585,11 @@ class _BatchWriter:
             self.last_id += 1
             event_id = self.last_id
         if raw_uid is None:
-            raw_uid = self.store._uids.batch(1)[0]
+            raw_uid = self.fresh_uids.pop() if self.fresh_uids else self.store._uids.batch(1)[0]
+        if timestamp > self.max_ts:
+            self.max_ts = timestamp
         node = self.local_node if not event.node else self.store._node_id(conn, event.node)
-        origin = term(conn, event.origin) if event.origin else None
+        origin = term(event.origin) if event.origin else None
         self.event_rows.append(
             (
                 event_id,
@@ -538,25 +603,78 @@ class _BatchWriter:
                 event.payload or None,
             )
         )
-        for position, (subject, uri) in enumerate(zip(event.subjects, subject_terms, strict=True)):
-            self.keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
-            row = self._subject_row(event_id, position, timestamp, subject, uri)
-            self.subject_rows.append(row)
-            self._count(row, actor, origin)
+        for position, subject in enumerate(event.subjects):
+            uri = subject_terms[position]
+            keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
+            self._add_subject(event_id, position, timestamp, subject, uri, actor, origin)
         self.uids[raw_uid] = event_id
         self.used.add(event_id)
         if event.interpretation == MOVE_EVENT and not self.replay:
             self.flush()
             self._apply_move(event, interpretation)
-        return event_id, event.with_changes(
-            id=event_id, uid=uid_to_str(raw_uid), node=event.node or self.store.node
+        return event_id, Event(
+            event_id,
+            timestamp,
+            event.interpretation,
+            event.manifestation,
+            event.actor,
+            event.origin,
+            event.subjects,
+            event.payload,
+            uid_to_str(raw_uid),
+            event.node or self.store.node,
         )
 
-    def _count(self, row: SubjectRow, actor: int, event_origin: int | None) -> None:
-        """Fold one subject row into the batch's group statistics."""
-        event_id, _, ts, uri, current_uri, interp, _, origin, current_origin, mimetype = row[:10]
+    def _add_subject(
+        self,
+        event_id: int,
+        position: int,
+        ts: int,
+        subject: Subject,
+        uri: int,
+        actor: int,
+        event_origin: int | None,
+    ) -> None:
+        """Queue one subject row and fold it into the batch's group statistics."""
+        term = self._lookup
+        origin = term(subject.origin) if subject.origin else None
+        current_uri = None
+        if subject.current_uri and subject.current_uri != subject.uri:
+            current_uri = term(subject.current_uri)
+        if subject.current_origin == subject.origin:
+            current_origin = None  # NULL: same as origin
+        elif not subject.current_origin:
+            current_origin = 0  # term 0: explicitly empty after a move
+        else:
+            current_origin = term(subject.current_origin)
+        storage = None
+        if subject.storage:
+            storage = term(subject.storage)
+            store = self.store
+            if storage not in store._storages and storage not in store._pending_storages:
+                self.conn.execute("INSERT OR IGNORE INTO storage (id) VALUES (?)", (storage,))
+                store._pending_storages.add(storage)
+        interp = term(subject.interpretation) if subject.interpretation else None
+        mimetype = term(subject.mimetype) if subject.mimetype else None
+        self.subject_rows.append(
+            (
+                event_id,
+                position,
+                ts,
+                uri,
+                current_uri,
+                interp,
+                term(subject.manifestation) if subject.manifestation else None,
+                origin,
+                current_origin,
+                mimetype,
+                term(subject.text) if subject.text else None,
+                storage,
+            )
+        )
         effective_origin = origin if current_origin is None else current_origin or None
-        for code, value in (
+        acc = self.acc
+        for key in (
             (1, uri),
             (2, actor),
             (3, origin),
@@ -566,47 +684,17 @@ class _BatchWriter:
             (7, event_origin),
             (8, effective_origin),
         ):
-            if value is not None:
-                stats.add_row(self.acc, (code, value), ts, event_id)
-
-    def _subject_row(
-        self, event_id: int, position: int, timestamp: int, subject: Subject, uri: int
-    ) -> SubjectRow:
-        conn, term = self.conn, self._term
-        origin = term(conn, subject.origin) if subject.origin else None
-        current_uri = None
-        if subject.current_uri and subject.current_uri != subject.uri:
-            current_uri = term(conn, subject.current_uri)
-        current_origin = self._current_origin(subject.current_origin, subject.origin, origin)
-        storage = None
-        if subject.storage:
-            storage = term(conn, subject.storage)
-            store = self.store
-            if storage not in store._storages and storage not in store._pending_storages:
-                conn.execute("INSERT OR IGNORE INTO storage (id) VALUES (?)", (storage,))
-                store._pending_storages.add(storage)
-        return (
-            event_id,
-            position,
-            timestamp,
-            uri,
-            current_uri,
-            term(conn, subject.interpretation) if subject.interpretation else None,
-            term(conn, subject.manifestation) if subject.manifestation else None,
-            origin,
-            current_origin,
-            term(conn, subject.mimetype) if subject.mimetype else None,
-            term(conn, subject.text) if subject.text else None,
-            storage,
-        )
-
-    def _current_origin(self, current: str, origin: str, origin_term: int | None) -> int | None:
-        """NULL means "same as origin"; term 0 records an explicitly empty one."""
-        if current == origin:
-            return None
-        if not current:
-            return 0
-        return self._term(self.conn, current)
+            if key[1] is None:
+                continue
+            agg = acc.get(key)  # type: ignore[arg-type]
+            if agg is None:
+                acc[key] = [1, ts, event_id, ts, event_id]  # type: ignore[index]
+            else:
+                agg[0] += 1
+                if ts > agg[1] or (ts == agg[1] and event_id < agg[2]):
+                    agg[1], agg[2] = ts, event_id
+                if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
+                    agg[3], agg[4] = ts, event_id
 
     def _apply_move(self, event: Event, move_interpretation: int) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does)."""
@@ -644,6 +732,7 @@ class _BatchWriter:
             self.acc = {}
 
 
+_TERMS_BY_VALUE = "SELECT value, id FROM term WHERE value IN (SELECT value FROM json_each(?))"
 _INSERT_EVENT = (
     "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"
     " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"

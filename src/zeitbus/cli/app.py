@@ -1,0 +1,103 @@
+"""The ``zeitbus`` command group: global options, the engine, and error mapping.
+
+Every ZeitbusError a command raises becomes one line on stderr,
+``zeitbus: error: <message>``, and exit status 2 for bad input
+(InvalidArgument, InvalidEvent, InvalidKey) or 1 for anything else (the
+database, the file system). Click's own usage errors also exit with 2.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import click
+
+from zeitbus.engine import Engine, default_data_dir
+from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
+from zeitbus.validation import now_ms
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(click.ClickException):
+    """An error shown as one ``zeitbus: error: ...`` line."""
+
+    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        """Print the one line to stderr."""
+        click.echo(f"zeitbus: error: {self.format_message()}", err=True, file=file)
+
+    @classmethod
+    def from_error(cls, error: ZeitbusError) -> CliError:
+        """The CLI form of a Zeitbus error, with any notes appended."""
+        message = "; ".join([error.message, *getattr(error, "__notes__", ())])
+        bad_input = isinstance(error, InvalidArgument | InvalidEvent | InvalidKey)
+        return cls(" ".join(message.split()), EXIT_USAGE if bad_input else EXIT_FAILURE)
+
+
+class ZeitbusGroup(click.Group):
+    """A click group that maps Zeitbus and OS errors to one-line messages."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the subcommand; translate the errors it raises."""
+        try:
+            return super().invoke(ctx)
+        except ZeitbusError as error:
+            raise CliError.from_error(error) from error
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            raise CliError(f"{where}{error.strerror or error}") from error
+
+
+@dataclass
+class State:
+    """What commands share: the data directory, the clock, the open engine."""
+
+    data_dir: Path | None = None
+    clock: Callable[[], int] = now_ms
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self) -> Engine:
+        """The log in ``data_dir``, opened on first use and closed when the command ends."""
+        if self._engine is None:
+            ctx = click.get_current_context()
+            self._engine = ctx.with_resource(Engine.open(self.path))
+        return self._engine
+
+    @property
+    def path(self) -> Path:
+        """The data directory in use."""
+        return self.data_dir if self.data_dir is not None else default_data_dir()
+
+
+pass_state = click.make_pass_decorator(State, ensure=True)
+
+
+@click.group(cls=ZeitbusGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ZEITBUS_DATA_DIR",
+    help="Where the log lives [default: $XDG_DATA_HOME/zeitbus; env ZEITBUS_DATA_DIR].",
+)
+@click.version_option(package_name="zeitbus", prog_name="zeitbus")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Zeitbus: one timeline of everything that happens on your machines.
+
+    Record events, query them with Zeitgeist's templates and result types,
+    and move logs in and out as JSON Lines. Exit status: 0 on success, 1 on
+    a failure (or nothing found to get or delete), 2 on bad input.
+    """
+    state = ctx.ensure_object(State)
+    state.data_dir = data_dir
+

@@ -1,0 +1,431 @@
+"""The JSON form of an event, and export and import of a log as JSON Lines.
+
+An event is one JSON object (docs/event-json.md)::
+
+    {"id": 7, "uid": "0190…", "node": "5f1c…", "timestamp": 1767225600000,
+     "interpretation": "…zg#AccessEvent", "manifestation": "…zg#UserActivity",
+     "actor": "application://firefox.desktop", "origin": "",
+     "subjects": [{"uri": "https://example.com/", "interpretation": "…", …}],
+     "payload": "aGVsbG8="}
+
+Decoding is strict (msgspec structs with ``forbid_unknown_fields``): an
+unknown key, a wrong type, a float where an integer belongs, a number out of
+range or bad base64 raises InvalidArgument naming the field. Missing keys take
+the model's defaults, so a hand-written event may leave out what it does not
+need (``timestamp`` then means "now").
+
+Import is two passes, so that a bad line imports nothing: the first decodes
+and checks every line (as ``Engine.import_events`` would) and spools the good
+ones to a temporary file; the second feeds the spool to the engine in batches.
+Memory stays bounded by the batch size on both sides, also for stdin.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import IO, Annotated, Any, BinaryIO
+
+import msgspec
+
+from zeitbus.engine import Engine
+from zeitbus.errors import BadRecord, InvalidArgument, InvalidEvent
+from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, Event, Subject, TimeRange
+from zeitbus.validation import check_types, check_unique_uris, prepare_imported
+
+__all__ = [
+    "ImportReport",
+    "decode_line",
+    "encode_line",
+    "event_from_json",
+    "event_to_json",
+    "export_events",
+    "import_events",
+    "iter_events",
+]
+
+Progress = Callable[[int, int], None]
+
+EXPORT_PAGE = 1000  # events per read while exporting
+IMPORT_BATCH = 5000  # events per engine.import_events call (one transaction each)
+SPOOL_IN_MEMORY = 32 * 1024 * 1024  # bytes of checked lines kept in memory before a temp file
+MAX_PROBLEMS = 100  # skipped lines whose reason an ImportReport keeps
+
+
+class _SubjectJSON(msgspec.Struct, forbid_unknown_fields=True):
+    uri: str = ""
+    interpretation: str = ""
+    manifestation: str = ""
+    origin: str = ""
+    mimetype: str = ""
+    text: str = ""
+    storage: str = ""
+    current_uri: str = ""
+    current_origin: str = ""
+
+
+_EventId = Annotated[int, msgspec.Meta(ge=0, le=UINT32_MAX)]
+_Timestamp = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+
+
+class _EventJSON(msgspec.Struct, forbid_unknown_fields=True):
+    id: _EventId = 0
+    uid: str = ""
+    node: str = ""
+    timestamp: _Timestamp | None = None
+    interpretation: str = ""
+    manifestation: str = ""
+    actor: str = ""
+    origin: str = ""
+    subjects: list[_SubjectJSON] = msgspec.field(default_factory=list)
+    payload: bytes = b""  # base64 in JSON (RFC 4648, with padding)
+
+
+_encoder = msgspec.json.Encoder()
+_decoder = msgspec.json.Decoder(_EventJSON)
+
+
+def _to_struct(event: Event) -> _EventJSON:
+    return _EventJSON(
+        id=event.id,
+        uid=event.uid,
+        node=event.node,
+        timestamp=event.timestamp,
+        interpretation=event.interpretation,
+        manifestation=event.manifestation,
+        actor=event.actor,
+        origin=event.origin,
+        subjects=[
+            _SubjectJSON(
+                uri=s.uri,
+                interpretation=s.interpretation,
+                manifestation=s.manifestation,
+                origin=s.origin,
+                mimetype=s.mimetype,
+                text=s.text,
+                storage=s.storage,
+                current_uri=s.current_uri,
+                current_origin=s.current_origin,
+            )
+            for s in event.subjects
+        ],
+        payload=event.payload,
+    )
+
+
+def _to_event(raw: _EventJSON) -> Event:
+    uid = raw.uid
+    if uid:
+        try:
+            uid = str(uuid.UUID(uid))
+        except ValueError:
+            raise InvalidArgument(f"uid: {uid!r} is not a UUID") from None
+    event = Event(
+        id=raw.id,
+        timestamp=raw.timestamp,
+        interpretation=raw.interpretation,
+        manifestation=raw.manifestation,
+        actor=raw.actor,
+        origin=raw.origin,
+        subjects=tuple(
+            Subject(
+                uri=s.uri,
+                interpretation=s.interpretation,
+                manifestation=s.manifestation,
+                origin=s.origin,
+                mimetype=s.mimetype,
+                text=s.text,
+                storage=s.storage,
+                current_uri=s.current_uri,
+                current_origin=s.current_origin,
+            )
+            for s in raw.subjects
+        ),
+        payload=raw.payload,
+        uid=uid,
+        node=raw.node,
+    )
+    check_types(event)  # NUL characters and the like, which JSON can carry
+    return event
+
+
+def _reason(error: msgspec.MsgspecError) -> str:
+    """msgspec's message, reworded to start with the field it is about."""
+    text = str(error)
+    if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
+        return "not valid JSON: " + text.removeprefix("JSON is malformed: ")
+    message, sep, where = text.rpartition(" - at `")
+    if not sep:
+        message, where = text, "$`"
+    path = where.removesuffix("`").removeprefix("$").lstrip(".") or "event"
+    return f"{path}: {message[:1].lower()}{message[1:]}"
+
+
+def event_to_json(event: Event) -> dict[str, Any]:
+    """The documented JSON object for ``event`` (payload as base64)."""
+    result: dict[str, Any] = msgspec.to_builtins(_to_struct(event))
+    return result
+
+
+def event_from_json(obj: object) -> Event:
+    """The event a parsed JSON object describes; InvalidArgument naming the bad field."""
+    try:
+        raw = msgspec.convert(obj, _EventJSON)
+    except msgspec.ValidationError as error:
+        raise InvalidArgument(_reason(error)) from None
+    return _to_event(raw)
+
+
+def decode_line(line: bytes | str) -> Event:
+    """The event on one line of JSON; InvalidArgument naming the bad field."""
+    try:
+        raw = _decoder.decode(line)
+    except msgspec.DecodeError as error:
+        raise InvalidArgument(_reason(error)) from None
+    return _to_event(raw)
+
+
+def encode_line(event: Event) -> bytes:
+    """``event`` as one line of JSON, newline included."""
+    return _encoder.encode(_to_struct(event)) + b"\n"
+
+
+def encode_lines(events: Iterable[Event]) -> bytes:
+    """Several events as JSON Lines (each line ends with a newline)."""
+    return _encoder.encode_lines([_to_struct(event) for event in events])
+
+
+# -- export --------------------------------------------------------------------
+
+
+def iter_events(
+    engine: Engine, *, time_range: TimeRange | None = None, page_size: int = EXPORT_PAGE
+) -> Iterator[Event]:
+    """Every event (in ``time_range``), oldest first by (timestamp, id), read in pages.
+
+    The pages come from one read transaction, so the export is a consistent
+    snapshot even while others write. The engine has no paging API yet, so
+    this reads the ``event`` table's (timestamp, id) keys itself and lets
+    ``Engine.get_events`` build the events.
+    """
+    if page_size < 1:
+        raise InvalidArgument(f"page size must be positive, got {page_size}")
+    bounds, params = [], []
+    if time_range is not None and time_range.start != 0:
+        bounds.append("timestamp >= ?")
+        params.append(time_range.start)
+    if time_range is not None and time_range.end != 0:
+        bounds.append("timestamp <= ?")
+        params.append(time_range.end)
+    where = "".join(f" AND {bound}" for bound in bounds)
+    first = f"SELECT timestamp, id FROM event WHERE 1{where} ORDER BY timestamp, id LIMIT ?"
+    after = (
+        f"SELECT timestamp, id FROM event WHERE (timestamp, id) > (?, ?){where}"
+        " ORDER BY timestamp, id LIMIT ?"
+    )
+    store = engine.store
+    with store.reading() as conn:
+        # One snapshot for the whole export (an in-memory store shares the
+        # writer's connection and holds the lock instead).
+        snapshot = not store.memory and not conn.in_transaction
+        if snapshot:
+            conn.execute("BEGIN")
+        try:
+            rows = conn.execute(first, (*params, page_size)).fetchall()
+            while rows:
+                for event in engine.get_events([row[1] for row in rows]):
+                    if event is not None:
+                        yield event
+                if len(rows) < page_size:
+                    break
+                rows = conn.execute(after, (*rows[-1], *params, page_size)).fetchall()
+        finally:
+            if snapshot:
+                conn.execute("COMMIT")
+
+
+def export_events(
+    engine: Engine,
+    out: BinaryIO | IO[bytes],
+    *,
+    time_range: TimeRange | None = None,
+    page_size: int = EXPORT_PAGE,
+) -> int:
+    """Write every event (in ``time_range``) to ``out`` as JSON Lines, oldest first.
+
+    Returns the number of events written. Memory use is bounded by ``page_size``.
+    """
+    count = 0
+    page: list[Event] = []
+    for event in iter_events(engine, time_range=time_range, page_size=page_size):
+        page.append(event)
+        if len(page) >= page_size:
+            out.write(encode_lines(page))
+            count += len(page)
+            page = []
+    if page:
+        out.write(encode_lines(page))
+        count += len(page)
+    return count
+
+
+# -- import --------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What an import did.
+
+    ``read`` counts the good events in the input; each was either newly
+    stored (``imported``) or was already in the log under the same uid or
+    dedup key, including repeats within the input (``existing``). ``skipped``
+    counts bad lines left out with ``skip_bad``; ``problems`` keeps the line
+    number and reason of the first ``MAX_PROBLEMS`` of them.
+    """
+
+    read: int
+    imported: int
+    existing: int
+    skipped: int = 0
+    problems: tuple[tuple[int, str], ...] = ()
+
+
+class _Checker:
+    """The first pass: every line decoded and checked, good lines spooled."""
+
+    def __init__(self, engine: Engine, spool: IO[bytes], *, skip_bad: bool, keep_ids: bool):
+        self.engine = engine
+        self.spool = spool
+        self.skip_bad = skip_bad
+        self.keep_ids = keep_ids
+        self.good = 0
+        self.skipped = 0
+        self.problems: list[tuple[int, str]] = []
+        # keep_ids only: id -> (uid, line) of the lines seen so far, and lines
+        # waiting for a check of their ids against the log.
+        self.ids: dict[int, tuple[str, int]] = {}
+        self.pending: list[tuple[int, bytes, Event]] = []
+
+    def bad(self, number: int, reason: str) -> None:
+        if not self.skip_bad:
+            raise BadRecord(number, reason)
+        self.skipped += 1
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append((number, reason))
+
+    def line(self, number: int, line: bytes) -> None:
+        line = line.strip()
+        if not line:
+            return
+        try:
+            event = decode_line(line)
+            check_unique_uris(prepare_imported(event))
+        except (InvalidArgument, InvalidEvent) as error:
+            self.bad(number, error.message)
+            return
+        if self.keep_ids and event.id:
+            self.pending.append((number, line, event))
+            if len(self.pending) >= EXPORT_PAGE:
+                self.flush()
+        else:
+            self.keep(line)
+
+    def keep(self, line: bytes) -> None:
+        self.spool.write(line + b"\n")
+        self.good += 1
+
+    def flush(self) -> None:
+        """Check kept ids against the file so far and against the log."""
+        pending, self.pending = self.pending, []
+        stored = self.engine.get_events([event.id for _, _, event in pending])
+        for (number, line, event), current in zip(pending, stored, strict=True):
+            earlier = self.ids.get(event.id)
+            if earlier is not None and (not event.uid or earlier[0] != event.uid):
+                self.bad(number, f"id: event id {event.id} is also used on line {earlier[1]}")
+            elif current is not None and (not event.uid or current.uid != event.uid):
+                self.bad(number, f"id: event id {event.id} is already used in this log")
+            else:
+                self.ids.setdefault(event.id, (event.uid, number))
+                self.keep(line)
+
+
+def import_events(
+    engine: Engine,
+    lines: Iterable[bytes],
+    *,
+    skip_bad: bool = False,
+    keep_ids: bool = False,
+    batch_size: int = IMPORT_BATCH,
+    progress: Progress | None = None,
+) -> ImportReport:
+    """Import JSON Lines of events, restoring uids, nodes, timestamps and payloads.
+
+    A bad line raises BadRecord(line number, reason) before anything is
+    stored, unless ``skip_bad``, which leaves bad lines out and counts them.
+    Blank lines are ignored. With ``keep_ids`` local ids are kept too; an id
+    used by another event (in the log or earlier in the input) makes the line
+    bad. Events already in the log (same uid or dedup key) are not stored
+    again, so importing an export into the same log changes nothing.
+    ``progress(done, total)`` is called after each batch.
+    """
+    if batch_size < 1:
+        raise InvalidArgument(f"batch size must be positive, got {batch_size}")
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY, mode="w+b") as spool:
+        checker = _Checker(engine, spool, skip_bad=skip_bad, keep_ids=keep_ids)
+        for number, line in enumerate(lines, start=1):
+            checker.line(number, line)
+        checker.flush()
+        total = checker.good
+        spool.seek(0)
+        imported = _import_spooled(engine, spool, total, keep_ids, batch_size, progress)
+    return ImportReport(
+        read=total,
+        imported=imported,
+        existing=total - imported,
+        skipped=checker.skipped,
+        problems=tuple(checker.problems),
+    )
+
+
+def _import_spooled(
+    engine: Engine,
+    spool: IO[bytes],
+    total: int,
+    keep_ids: bool,
+    batch_size: int,
+    progress: Progress | None,
+) -> int:
+    done = imported = 0
+    batch: list[Event] = []
+
+    def store(events: Sequence[Event]) -> None:
+        nonlocal done, imported
+        # The engine returns ids only; the feed grows by one change per newly
+        # stored event, which tells new events from ones already present.
+        before = engine.last_seq()
+        try:
+            engine.import_events(events, keep_ids=keep_ids)
+        except Exception as error:
+            if imported:
+                error.add_note(
+                    f"{imported} of {total} events were stored before this failure; "
+                    "importing the same input again is safe"
+                )
+            raise
+        imported += engine.last_seq() - before
+        done += len(events)
+        if progress is not None:
+            progress(done, total)
+
+    if progress is not None:
+        progress(0, total)
+    for line in spool:
+        batch.append(decode_line(line))
+        if len(batch) >= batch_size:
+            store(batch)
+            batch = []
+    if batch:
+        store(batch)
+    return imported

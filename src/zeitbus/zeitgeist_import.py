@@ -1,0 +1,390 @@
+"""Import an existing Zeitgeist ``activity.sqlite`` (schema 10 or 11) into a log.
+
+Theory of operation. The Zeitgeist file is opened read-only through a
+``file:...?mode=ro`` URI, so nothing can write to it, and read inside one
+read transaction: in WAL mode that is a consistent snapshot even while a
+zeitgeist-daemon keeps writing to the same file. One SELECT walks the
+``event`` table (one row per subject) in ``(id, timestamp, rowid)`` order --
+the order of Zeitgeist's ``event_id`` index, so SQLite needs no sort and
+subjects come in the order the daemon's GetEvents returns them -- with every
+lookup table (uri, interpretation, manifestation, mimetype, actor, text,
+storage, payload) joined in, and rows are fetched a few thousand at a time.
+Consecutive rows with one id are one event; events go to
+``Engine.import_events`` in batches, one transaction each, so memory stays
+flat whatever the size of the file.
+
+Nothing is re-derived: timestamps, payload bytes, the event origin, each
+subject's ``current_uri``/``current_origin`` (which a MoveEvent may have
+changed), text and storage are copied as stored. A Zeitgeist event has no uid,
+so each gets a fresh one; importing the same file again stores nothing,
+because every event's dedup key (timestamp, interpretation, manifestation,
+actor, subject uri) is already present.
+
+The two schema versions differ only in v11's delete triggers (which garbage
+collect lookup rows). A v10 file may therefore hold orphaned uri, text,
+storage and payload rows; they belong to no event and are not imported.
+
+Extension state (``extensions_conf``: the blacklist and the data-source
+registry, serialized GVariants) is read and returned in the report, unchanged,
+for the D-Bus layer to map.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from zeitbus.engine import Engine
+from zeitbus.errors import (
+    DatabaseCorrupt,
+    DatabaseError,
+    InvalidArgument,
+    InvalidEvent,
+)
+from zeitbus.model import UINT32_MAX, Event, Subject
+from zeitbus.validation import check_unique_uris, prepare_imported
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMA_VERSIONS = (10, 11)  # Zeitgeist 1.0.3 (10) and 1.0.4 (11)
+
+# What Zeitgeist's extensions keep in extensions_conf, and the GVariant type
+# of each value (extension name as stored, i.e. the GType name).
+KNOWN_EXTENSION_STATE: dict[tuple[str, str], str] = {
+    ("ZeitgeistBlacklist", "blacklist"): "a{s(asaasay)}",
+    ("ZeitgeistDataSourceRegistry", "registry"): "a(sssa(asaasay)bxb)",
+}
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtensionState:
+    """One row of Zeitgeist's ``extensions_conf``: a serialized GVariant."""
+
+    extension: str
+    key: str
+    value: bytes
+
+    @property
+    def gvariant_type(self) -> str | None:
+        """The value's GVariant type string, if the extension is a known one."""
+        return KNOWN_EXTENSION_STATE.get((self.extension, self.key))
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport:
+    """What ``import_zeitgeist`` did.
+
+    ``imported`` events were stored; ``already_present`` were in the log
+    already (same dedup key) and were left alone; ``unreadable`` holds the
+    Zeitgeist ids of events the file cannot describe completely (a required
+    lookup row is missing), which are skipped. ``found`` is the number of
+    events in the file.
+    """
+
+    imported: int
+    already_present: int
+    schema_version: int
+    kept_ids: bool
+    found: int = 0
+    unreadable: tuple[int, ...] = ()
+    extensions: tuple[ExtensionState, ...] = ()
+
+
+# One row per (event, subject), lookups resolved. LEFT JOINs keep a row whose
+# reference dangles (Zeitgeist's v11 triggers can drop a uri still in use);
+# the value is then NULL, which GetEvents also shows as "".
+_ROWS = """
+SELECT e.id, e.timestamp, i.value, m.value, a.value, eo.value, p.value,
+       su.value, si.value, sm.value, so.value, mt.value, tx.value, st.value,
+       scu.value, sco.value
+FROM event e
+LEFT JOIN interpretation i ON i.id = e.interpretation
+LEFT JOIN manifestation m ON m.id = e.manifestation
+LEFT JOIN actor a ON a.id = e.actor
+LEFT JOIN uri eo ON eo.id = e.origin
+LEFT JOIN payload p ON p.id = e.payload
+LEFT JOIN uri su ON su.id = e.subj_id
+LEFT JOIN interpretation si ON si.id = e.subj_interpretation
+LEFT JOIN manifestation sm ON sm.id = e.subj_manifestation
+LEFT JOIN uri so ON so.id = e.subj_origin
+LEFT JOIN mimetype mt ON mt.id = e.subj_mimetype
+LEFT JOIN text tx ON tx.id = e.subj_text
+LEFT JOIN storage st ON st.id = e.subj_storage
+LEFT JOIN uri scu ON scu.id = e.subj_id_current
+LEFT JOIN uri sco ON sco.id = e.subj_origin_current
+ORDER BY e.id, e.timestamp, e.rowid
+"""
+_FETCH_ROWS = 4096
+
+
+def import_zeitgeist(
+    engine: Engine,
+    path: Path,
+    *,
+    keep_ids: bool | None = None,
+    progress: Progress | None = None,
+    batch_size: int = 5000,
+) -> ImportReport:
+    """Import every event of the Zeitgeist database at ``path`` into ``engine``.
+
+    ``keep_ids``: True keeps Zeitgeist's event ids (InvalidArgument if one is
+    taken by another event), False gives new ones, None (the default) keeps
+    them if the log has no events yet. ``progress(done, total)`` is called
+    before the first batch and after each one. The file is never written.
+    """
+    path = Path(path)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidArgument(f"batch_size must be a positive integer, got {batch_size!r}")
+    if not path.is_file():
+        raise InvalidArgument(f"{path} is not a file (expected Zeitgeist's activity.sqlite)")
+    conn = _open_read_only(path)
+    try:
+        with _translate(path):
+            # One read transaction for everything: a consistent snapshot.
+            conn.execute("BEGIN")
+            version = _schema_version(conn, path)
+            extensions = _extension_state(conn)
+            total = int(conn.execute("SELECT count(DISTINCT id) FROM event").fetchone()[0])
+            if keep_ids is None:
+                keep_ids = not engine.find_event_ids(num_events=1)
+            importer = _Importer(engine, keep_ids, total, progress)
+            if progress is not None:
+                progress(0, total)
+            batch: list[Event] = []
+            for event in _events(conn.execute(_ROWS), importer.unreadable):
+                batch.append(event)
+                if len(batch) >= batch_size:
+                    importer.flush(batch)
+                    batch = []
+            importer.flush(batch)
+            conn.execute("COMMIT")
+    finally:
+        conn.close()
+    if importer.unreadable:
+        logger.warning(
+            "skipped %d Zeitgeist events with missing required fields (ids %s)",
+            len(importer.unreadable),
+            ", ".join(map(str, importer.unreadable[:20])),
+        )
+    return ImportReport(
+        imported=importer.imported,
+        already_present=importer.present,
+        schema_version=version,
+        kept_ids=keep_ids,
+        found=total,
+        unreadable=tuple(importer.unreadable),
+        extensions=extensions,
+    )
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    uri = "file:" + quote(str(path.absolute())) + "?mode=ro"
+    with _translate(path):
+        conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
+
+
+@contextlib.contextmanager
+def _translate(path: Path) -> Iterator[None]:
+    """Driver errors to the project's errors, naming the Zeitgeist file."""
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        text = str(error)
+        if "not a database" in text or "malformed" in text or "corrupt" in text:
+            raise DatabaseCorrupt(f"{path} is not a readable database: {text}") from error
+        raise DatabaseError(f"cannot read {path}: {text}") from error
+
+
+def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
+    try:
+        row = conn.execute("SELECT version FROM schema_version WHERE schema = 'core'").fetchone()
+    except sqlite3.OperationalError as error:
+        raise DatabaseError(
+            f"{path} is not a Zeitgeist database (no schema_version table: {error})"
+        ) from error
+    if row is None:
+        raise DatabaseError(f"{path} is not a Zeitgeist database (no 'core' schema version)")
+    try:
+        version = int(row[0])
+    except (TypeError, ValueError):
+        raise DatabaseError(
+            f"{path} has an unreadable Zeitgeist schema version {row[0]!r}"
+        ) from None
+    if version < -1:
+        raise DatabaseCorrupt(
+            f"{path}: Zeitgeist marked this database as corrupt (schema version {version})"
+        )
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = " and ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
+        hint = (
+            "; open it once with zeitgeist-daemon 1.0 to upgrade it"
+            if 0 <= version < min(SUPPORTED_SCHEMA_VERSIONS)
+            else ""
+        )
+        raise DatabaseError(
+            f"{path} has Zeitgeist schema version {version}; only versions {supported} "
+            f"(Zeitgeist 1.0.3 and 1.0.4) can be imported{hint}"
+        )
+    return version
+
+
+def _extension_state(conn: sqlite3.Connection) -> tuple[ExtensionState, ...]:
+    try:
+        rows = conn.execute(
+            "SELECT extension, key, value FROM extensions_conf ORDER BY extension, key"
+        ).fetchall()
+    except sqlite3.OperationalError:  # a file without the table has no state
+        return ()
+    out = []
+    for extension, key, value in rows:
+        if isinstance(value, str):
+            value = value.encode("utf-8", "surrogateescape")
+        out.append(ExtensionState(str(extension), str(key), bytes(value or b"")))
+    return tuple(out)
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def _events(cursor: sqlite3.Cursor, unreadable: list[int]) -> Iterator[Event]:
+    """Events from the joined rows; events Zeitbus cannot store go to ``unreadable``."""
+    current: list[tuple[object, ...]] = []
+    while True:
+        rows = cursor.fetchmany(_FETCH_ROWS)
+        if not rows:
+            break
+        for row in rows:
+            if current and row[0] != current[0][0]:
+                event = _event(current)
+                if event is None:
+                    unreadable.append(_event_id(current[0][0]))
+                else:
+                    yield event
+                current = []
+            current.append(row)
+    if current:
+        event = _event(current)
+        if event is None:
+            unreadable.append(_event_id(current[0][0]))
+        else:
+            yield event
+
+
+def _event_id(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload,no-any-return]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _event(rows: Sequence[tuple[object, ...]]) -> Event | None:
+    """One event from its rows, or None if a required value is missing."""
+    first = rows[0]
+    event_id = _event_id(first[0])
+    try:
+        timestamp = int(first[1])  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+    if not 0 < event_id <= UINT32_MAX:
+        return None
+    interpretation, manifestation, actor = (_text(v) for v in first[2:5])
+    if not (interpretation and manifestation and actor):
+        return None
+    payload = first[6]
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogateescape")
+    subjects = []
+    for row in rows:
+        uri = _text(row[7])
+        if not uri:
+            return None
+        origin = _text(row[10])
+        subjects.append(
+            Subject(
+                uri=uri,
+                interpretation=_text(row[8]),
+                manifestation=_text(row[9]),
+                origin=origin,
+                mimetype=_text(row[11]),
+                text=_text(row[12]),
+                storage=_text(row[13]),
+                # As GetEvents shows them: a MoveEvent without origins leaves
+                # current_origin NULL ("") on the events before it.
+                current_uri=_text(row[14]),
+                current_origin=_text(row[15]),
+            )
+        )
+    return Event(
+        id=event_id,
+        timestamp=timestamp,
+        interpretation=interpretation,
+        manifestation=manifestation,
+        actor=actor,
+        origin=_text(first[5]),
+        subjects=tuple(subjects),
+        payload=bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else b"",
+    )
+
+
+class _Importer:
+    """Sends batches to the engine and keeps the counts."""
+
+    def __init__(self, engine: Engine, keep_ids: bool, total: int, progress: Progress | None):
+        self.engine = engine
+        self.keep_ids = keep_ids
+        self.total = total
+        self.progress = progress
+        self.imported = 0
+        self.present = 0
+        self.done = 0
+        self.unreadable: list[int] = []
+
+    def flush(self, batch: list[Event]) -> None:
+        if batch:
+            before = self.engine.last_seq()
+            try:
+                self.engine.import_events(batch, keep_ids=self.keep_ids)
+            except (InvalidArgument, InvalidEvent) as error:
+                storable = self._storable(batch)
+                if len(storable) == len(batch):
+                    if self.keep_ids and "already used" in str(error):
+                        raise InvalidArgument(
+                            f"cannot keep Zeitgeist's event ids: {error}; "
+                            "import with new ids instead"
+                        ) from error
+                    raise
+                batch = storable
+                self.engine.import_events(batch, keep_ids=self.keep_ids)
+            # Each stored event adds one change; an event already present adds none.
+            stored = min(max(self.engine.last_seq() - before, 0), len(batch))
+            self.imported += stored
+            self.present += len(batch) - stored
+            self.done = self.imported + self.present + len(self.unreadable)
+            if self.progress is not None:
+                self.progress(min(self.done, self.total), self.total)
+
+    def _storable(self, batch: list[Event]) -> list[Event]:
+        """The batch without the events the engine refuses (counted as unreadable)."""
+        out = []
+        for event in batch:
+            try:
+                check_unique_uris(prepare_imported(event))
+            except (InvalidArgument, InvalidEvent):
+                self.unreadable.append(event.id)
+                continue
+            out.append(event)
+        return out

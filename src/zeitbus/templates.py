@@ -37,6 +37,15 @@ from zeitbus.ontology import ontology
 TermLookup = Callable[[str], int | None]
 
 _CURRENT_URI = "COALESCE(s.current_uri, s.uri)"
+# True if the term bound five times is stored in some URI column (what Zeitgeist's uri
+# table holds). Uncorrelated, so SQLite evaluates it once; each probe is one index seek.
+_USED_AS_URI = (
+    "(EXISTS (SELECT 1 FROM subject u WHERE u.uri = ?)"
+    " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_uri = ?)"
+    " OR EXISTS (SELECT 1 FROM subject u WHERE u.origin = ?)"
+    " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_origin = ?)"
+    " OR EXISTS (SELECT 1 FROM event u WHERE u.origin = ?))"
+)
 _CURRENT_ORIGIN = "NULLIF(COALESCE(s.current_origin, s.origin), 0)"
 
 # group field -> (SQL expression of the group key, needs the subject join)
@@ -268,7 +277,11 @@ class TemplateCompiler:
         if term is None:
             where.add("0", subject=subject)
         elif negated:
-            where.add(f"{column} != ?", term, subject=subject)
+            # Zeitgeist compares with "(SELECT id FROM uri WHERE value = ?)", and its uri
+            # table holds only URIs. A value stored only as an actor, mimetype, text... is
+            # NULL there, so even "!value" matches nothing. Our one term table knows every
+            # string, so the negation applies only if the term is in use as a URI.
+            where.add(f"({_USED_AS_URI} AND {column} != ?)", *[term] * 6, subject=subject)
         elif stored:
             own, base = stored
             where.add(f"({own} = ? OR ({own} IS NULL AND {base} = ?))", term, term, subject=subject)

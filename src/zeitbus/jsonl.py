@@ -37,8 +37,10 @@ from zeitbus.validation import check_types, check_unique_uris, prepare_imported
 
 __all__ = [
     "ImportReport",
+    "decode_events",
     "decode_line",
     "encode_line",
+    "encode_lines",
     "event_from_json",
     "event_to_json",
     "export_events",
@@ -187,6 +189,39 @@ def decode_line(line: bytes | str) -> Event:
     return _to_event(raw)
 
 
+def decode_events(data: bytes | str) -> list[Event]:
+    """Events from a JSON array of event objects, or from JSON Lines.
+
+    A bad element raises InvalidArgument naming its position; a bad line
+    raises BadRecord with its line number. Blank lines are ignored.
+    """
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    text = data.strip()
+    if text[:1] == b"[":
+        try:
+            items = msgspec.json.decode(text)
+        except msgspec.DecodeError as error:
+            raise InvalidArgument(_reason(error)) from None
+        if not isinstance(items, list):
+            raise InvalidArgument("expected a JSON array of events")
+        from_array = []
+        for n, item in enumerate(items, start=1):
+            try:
+                from_array.append(event_from_json(item))
+            except InvalidArgument as error:
+                raise InvalidArgument(f"event {n}: {error.message}") from None
+        return from_array
+    events = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if line.strip():
+            try:
+                events.append(decode_line(line))
+            except InvalidArgument as error:
+                raise BadRecord(number, error.message) from None
+    return events
+
+
 def encode_line(event: Event) -> bytes:
     """``event`` as one line of JSON, newline included."""
     return _encoder.encode(_to_struct(event)) + b"\n"
@@ -280,14 +315,14 @@ class ImportReport:
 
     ``read`` counts the good events in the input; each was either newly
     stored (``imported``) or was already in the log under the same uid or
-    dedup key, including repeats within the input (``existing``). ``skipped``
+    dedup key, including repeats within the input (``already_present``). ``skipped``
     counts bad lines left out with ``skip_bad``; ``problems`` keeps the line
     number and reason of the first ``MAX_PROBLEMS`` of them.
     """
 
     read: int
     imported: int
-    existing: int
+    already_present: int
     skipped: int = 0
     problems: tuple[tuple[int, str], ...] = ()
 
@@ -383,7 +418,7 @@ def import_events(
     return ImportReport(
         read=total,
         imported=imported,
-        existing=total - imported,
+        already_present=total - imported,
         skipped=checker.skipped,
         problems=tuple(checker.problems),
     )

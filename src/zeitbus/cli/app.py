@@ -24,11 +24,9 @@ EXIT_USAGE = 2
 
 
 class CliError(click.ClickException):
-    """An error shown as one ``zeitbus: error: ...`` line."""
+    """A failure shown as one ``zeitbus: error: ...`` line (exit status 1)."""
 
-    def __init__(self, message: str, exit_code: int = EXIT_FAILURE) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    exit_code = EXIT_FAILURE
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print the one line to stderr."""
@@ -39,7 +37,13 @@ class CliError(click.ClickException):
         """The CLI form of a Zeitbus error, with any notes appended."""
         message = "; ".join([error.message, *getattr(error, "__notes__", ())])
         bad_input = isinstance(error, InvalidArgument | InvalidEvent | InvalidKey)
-        return cls(" ".join(message.split()), EXIT_USAGE if bad_input else EXIT_FAILURE)
+        return (BadInput if bad_input else CliError)(" ".join(message.split()))
+
+
+class BadInput(CliError):
+    """Input the user must fix, shown as one line (exit status 2)."""
+
+    exit_code = EXIT_USAGE
 
 
 class ZeitbusGroup(click.Group):
@@ -100,4 +104,3 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """
     state = ctx.ensure_object(State)
     state.data_dir = data_dir
-

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,17 +18,17 @@ from zeitbus.model import Event, Stats
 
 def stdout_console() -> Console:
     """A console on the current stdout (CliRunner swaps it per test)."""
-    return Console(file=click.get_text_stream("stdout"), highlight=False)
+    return Console(file=sys.stdout, highlight=False)
 
 
 def stderr_console() -> Console:
     """A console on the current stderr, for progress bars."""
-    return Console(file=click.get_text_stream("stderr"), highlight=False)
+    return Console(file=sys.stderr, highlight=False)
 
 
 def write_bytes(data: bytes) -> None:
     """Write raw bytes to stdout (JSON Lines)."""
-    stream = click.get_binary_stream("stdout")
+    stream = sys.stdout.buffer
     stream.write(data)
     stream.flush()
 

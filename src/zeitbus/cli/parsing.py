@@ -77,14 +77,18 @@ def resolve_symbol(value: str, kind: SymbolKind) -> str:
             if f"/{namespace.lower()}#" in uri and _normal(_fragment(uri)) == _normal(name):
                 return operators + uri
         return value
-    uri = _symbols(kind).get(_normal(body))
-    if uri is None:
-        examples = ", ".join(sorted(_symbols(kind))[:6])
+    found = _symbols(kind).get(_normal(body))
+    if found is None:
+        shortest: dict[str, str] = {}
+        for name, uri in _symbols(kind).items():
+            if len(name) < len(shortest.get(uri, name + " ")):
+                shortest[uri] = name
+        examples = ", ".join(sorted(shortest.values())[:8])
         raise InvalidArgument(
             f"unknown {kind.value} {body!r}: give a URI, a prefixed name such as "
             f"zg:AccessEvent, or a short name ({examples}, ...)"
         )
-    return operators + uri
+    return operators + found
 
 
 def short_symbol(uri: str) -> str:

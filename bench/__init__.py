@@ -1,0 +1,1 @@
+"""Benchmarks and their data generator (never run by the test suite)."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 
 from zeitbus import Engine, Event, InvalidArgument, ResultType, Subject, TimeRange
+from zeitbus.matching import DATA_OBJECT, INFORMATION_ELEMENT
 from zeitbus.model import INT64_MAX
 from zeitbus.ontology import (
     ACCESS_EVENT,
@@ -282,6 +283,7 @@ TABLE: dict[str, list[tuple[str, str, Expected]]] = {
         ("noexpand", "+" + ACCESS_EVENT, ("web", "remote", "literal", "symbolic")),
         ("noexpand", "!+" + EVENT_INTERPRETATION, ALL),
         ("hierarchy", EVENT_INTERPRETATION, ALL),
+        ("hierarchy", INFORMATION_ELEMENT, ALL),  # the root of the tree: every symbol
     ],
     "event manifestation": [
         ("exact", USER_ACTIVITY, ("web", "notes", "move", "remote", "symbolic")),
@@ -291,6 +293,7 @@ TABLE: dict[str, list[tuple[str, str, Expected]]] = {
         ("noexpand", "+" + EVENT_MANIFESTATION, NONE),
         ("noexpand", "+" + USER_ACTIVITY, ("web", "notes", "move", "remote", "symbolic")),
         ("hierarchy", EVENT_MANIFESTATION, _but("literal")),
+        ("hierarchy", DATA_OBJECT, _but("literal")),
     ],
     "actor": [
         ("exact", FIREFOX, ("web",)),
@@ -356,11 +359,14 @@ TABLE: dict[str, list[tuple[str, str, Expected]]] = {
         ("exact", RASTER_IMAGE, ("sheet",)),  # through the event's second subject
         ("negation", "!" + DOCUMENT, ("sheet", "literal")),  # descendants and NULLs excluded
         ("negation", "!" + RASTER_IMAGE, _but("mail")),
+        ("negation", "!" + INFORMATION_ELEMENT, ("literal",)),  # "Text*" is no symbol
         # Not rejected: upstream tests the event interpretation for a "*". Matched literally.
         ("prefix", NFO + "Text*", ("literal",)),
         ("noexpand", "+" + TEXT_DOCUMENT, ("notes", "move")),
         ("noexpand", "+" + DOCUMENT, NONE),
         ("hierarchy", DOCUMENT, ("web", "notes", "sheet", "move", "remote", "symbolic")),
+        ("hierarchy", INFORMATION_ELEMENT, _but("mail", "literal")),
+        ("noexpand", "+" + INFORMATION_ELEMENT, NONE),
     ],
     "subject manifestation": [
         ("exact", WEB_DATA_OBJECT, ("web", "symbolic")),
@@ -369,6 +375,7 @@ TABLE: dict[str, list[tuple[str, str, Expected]]] = {
         ("prefix", NFO + "File*", _no_prefix("subject manifestation")),
         ("noexpand", "+" + FILE_DATA_OBJECT, ("notes", "sheet", "move")),
         ("hierarchy", FILE_DATA_OBJECT, ("notes", "sheet", "move", "remote")),
+        ("hierarchy", DATA_OBJECT, _but("mail", "literal")),
     ],
     "mimetype": [
         ("exact", "text/plain", ("notes", "move")),

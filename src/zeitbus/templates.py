@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from zeitbus.errors import InvalidArgument
+from zeitbus.matching import descendants
 from zeitbus.model import Event, GroupField, StorageState, Subject, TimeRange
-from zeitbus.ontology import ontology
 
 # value -> term id, or None if the value was never stored
 TermLookup = Callable[[str], int | None]
@@ -128,7 +128,6 @@ class TemplateCompiler:
     def __init__(self, lookup: TermLookup, unavailable_storages: Callable[[int], list[int]]):
         self._lookup = lookup
         self._unavailable = unavailable_storages
-        self._onto = ontology()
 
     def where(self, templates: Sequence[Event], storage_state: StorageState) -> Where:
         """The conditions of a find but its time range (see ``time_conditions``)."""
@@ -231,7 +230,10 @@ class TemplateCompiler:
             value = value[1:]
         symbols = [value]
         if not noexpand:
-            symbols.extend(sorted(self._onto.children(value)))
+            # descendants(), not the ontology's children(): Zeitgeist registers the tree
+            # roots nie#InformationElement and nie#DataObject as symbols too, so they
+            # expand to every interpretation and every manifestation.
+            symbols.extend(sorted(descendants(value)))
         ids = [self._id_or_minus_one(symbol) for symbol in symbols]
         marks = ",".join("?" * len(ids))
         sql = f"{column} = ?" if len(ids) == 1 else f"{column} IN ({marks})"

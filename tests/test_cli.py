@@ -10,11 +10,12 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import BinaryIO
 
 import pytest
 from click.testing import CliRunner, Result
 
-from zeitbus import Engine, Event, InvalidArgument, Subject
+from zeitbus import DatabaseError, Engine, Event, InvalidArgument, Subject
 from zeitbus.cli import State, cli
 from zeitbus.cli.parsing import (
     SymbolKind,
@@ -612,6 +613,35 @@ def test_export_time_range(run: Run) -> None:
     exported = run("export", "--since", "2d", "--until", "1d").stdout_bytes
     assert [decode_line(line).id for line in exported.splitlines()] == [ids[2], ids[3]]
     assert "--since: cannot read time" in one_error_line(run("export", "--since", "x"), 2)
+    message = one_error_line(run("export", "--since", "1d", "--until", "x"), 2)
+    assert message.startswith("--until: cannot read time")
+
+
+def test_export_file_is_whole_or_absent(
+    run: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty log exports an empty file; a failed export leaves neither file nor temp file."""
+    empty = tmp_path / "empty.jsonl"
+    ok(run("export", str(empty)))
+    assert empty.read_bytes() == b""
+    assert empty.stat().st_mode & 0o777 == 0o600
+
+    def failing(engine: Engine, out: BinaryIO, **options: object) -> int:
+        out.write(b'{"partial": ')
+        raise DatabaseError("database error: disk I/O error")
+
+    monkeypatch.setattr("zeitbus.cli.data.export_events", failing)
+    target = tmp_path / "out" / "backup.jsonl"
+    target.parent.mkdir()
+    assert one_error_line(run("export", str(target)), 1) == "database error: disk I/O error"
+    assert list(target.parent.iterdir()) == []
+
+
+def test_export_into_a_missing_directory_is_one_error_line(run: Run, tmp_path: Path) -> None:
+    """A FILE in a directory that does not exist: exit 1, one line naming the file."""
+    target = tmp_path / "absent" / "x.jsonl"
+    message = one_error_line(run("export", str(target)), 1)
+    assert message == f"cannot write {target}: No such file or directory"
 
 
 def test_import_malformed_line_names_it_and_imports_nothing(run: Run, tmp_path: Path) -> None:

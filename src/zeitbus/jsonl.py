@@ -22,6 +22,7 @@ Memory stays bounded by the batch size on both sides, also for stdin.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -85,6 +86,7 @@ class _EventJSON(msgspec.Struct, forbid_unknown_fields=True):
     payload: bytes = b""  # base64 in JSON (RFC 4648, with padding)
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder(_EventJSON)
 
@@ -117,9 +119,9 @@ def _to_struct(event: Event) -> _EventJSON:
     )
 
 
-def _to_event(raw: _EventJSON) -> Event:
+def _to_event(raw: _EventJSON, *, check: bool = True) -> Event:
     uid = raw.uid
-    if uid:
+    if uid and not _CANONICAL_UUID.fullmatch(uid):
         try:
             uid = str(uuid.UUID(uid))
         except ValueError:
@@ -149,7 +151,8 @@ def _to_event(raw: _EventJSON) -> Event:
         uid=uid,
         node=raw.node,
     )
-    check_types(event)  # NUL characters and the like, which JSON can carry
+    if check:
+        check_types(event)  # NUL characters and the like, which JSON can carry
     return event
 
 
@@ -180,13 +183,17 @@ def event_from_json(obj: object) -> Event:
     return _to_event(raw)
 
 
-def decode_line(line: bytes | str) -> Event:
-    """The event on one line of JSON; InvalidArgument naming the bad field."""
+def decode_line(line: bytes | str, *, check: bool = True) -> Event:
+    """The event on one line of JSON; InvalidArgument naming the bad field.
+
+    ``check=False`` leaves out the text checks (NUL characters, a valid
+    uid) for callers that run ``validation`` on the event anyway.
+    """
     try:
         raw = _decoder.decode(line)
     except msgspec.DecodeError as error:
         raise InvalidArgument(_reason(error)) from None
-    return _to_event(raw)
+    return _to_event(raw, check=check)
 
 
 def decode_events(data: bytes | str) -> list[Event]:
@@ -355,7 +362,7 @@ class _Checker:
         if not line:
             return
         try:
-            event = decode_line(line)
+            event = decode_line(line, check=False)  # prepare_imported checks it
             check_unique_uris(prepare_imported(event))
         except (InvalidArgument, InvalidEvent) as error:
             self.bad(number, error.message)
@@ -457,7 +464,7 @@ def _import_spooled(
     if progress is not None:
         progress(0, total)
     for line in spool:
-        batch.append(decode_line(line))
+        batch.append(decode_line(line, check=False))  # checked in the first pass
         if len(batch) >= batch_size:
             store(batch)
             batch = []

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 import click
 
+from zeitbus.cli.parsing import parse_time
 from zeitbus.engine import Engine, default_data_dir
 from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
 from zeitbus.validation import now_ms
@@ -76,6 +77,15 @@ class State:
             ctx = click.get_current_context()
             self._engine = ctx.with_resource(Engine.open(self.path))
         return self._engine
+
+    def time(self, value: str | None, option: str) -> int | None:
+        """``value`` read as a time (relative to ``clock``), or None if not given."""
+        if value is None:
+            return None
+        try:
+            return parse_time(value, self.clock())
+        except InvalidArgument as error:
+            raise InvalidArgument(f"{option}: {error.message}") from None
 
     @property
     def path(self) -> Path:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
@@ -10,9 +13,9 @@ from typing import IO
 import click
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from zeitbus.cli.app import State, cli, pass_state
+from zeitbus.cli.app import CliError, State, cli, pass_state
 from zeitbus.cli.output import print_stats, stderr_console, warn
-from zeitbus.cli.parsing import parse_time
+from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument
 from zeitbus.jsonl import ImportReport, export_events, import_events
 from zeitbus.model import TimeRange
@@ -55,29 +58,52 @@ def stats_command(state: State, /, as_json: bool) -> None:
     print_stats(state.engine().stats(), str(state.path), as_json=as_json)
 
 
+def _export_to_file(engine: Engine, path: Path, time_range: TimeRange) -> int:
+    """Export into a temporary file beside ``path``, renamed at the end: whole or not at all."""
+    try:
+        handle, temporary = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
+    except OSError as error:
+        raise CliError(f"cannot write {path}: {error.strerror or error}") from error
+    try:
+        with os.fdopen(handle, "wb") as out:
+            count = export_events(engine, out, time_range=time_range)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+    return count
+
+
 @cli.command("export")
-@click.argument("file", type=click.File("wb", atomic=True), default="-")
+@click.argument(
+    "file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default="-"
+)
 @click.option("--since", help="Only events at or after this time (2d, 2026-01-01, ...).")
 @click.option("--until", help="Only events at or before this time.")
 @pass_state
-def export_command(state: State, /, file: IO[bytes], since: str | None, until: str | None) -> None:
+def export_command(state: State, /, file: Path, since: str | None, until: str | None) -> None:
     """Write the log to FILE (default stdout) as JSON Lines, oldest first.
 
     Every field is kept: uid, node, local id, timestamp, current URIs, and
-    the payload (base64). A FILE is written whole or not at all.
+    the payload (base64). A FILE is written whole or not at all, readable
+    only by you (it holds your activity).
 
     \b
     zeitbus export backup.jsonl
     zeitbus export --since 7d | gzip > last-week.jsonl.gz
     """
-    now = state.clock()
-    try:
-        start = parse_time(since, now) if since else 0
-        end = parse_time(until, now) if until else 0
-    except InvalidArgument as error:
-        raise InvalidArgument(f"{'--since' if since else '--until'}: {error.message}") from None
-    count = export_events(state.engine(), file, time_range=TimeRange(start, end))
-    name = "stdout" if file.name in ("<stdout>", "-") else click.format_filename(file.name)
+    time_range = TimeRange(state.time(since, "--since") or 0, state.time(until, "--until") or 0)
+    engine = state.engine()
+    if str(file) == "-":
+        count = export_events(engine, sys.stdout.buffer, time_range=time_range)
+        sys.stdout.buffer.flush()
+        name = "stdout"
+    else:
+        count = _export_to_file(engine, file, time_range)
+        name = click.format_filename(file)
     click.echo(f"Exported {_plural(count, 'event')} to {name}", err=True)
 
 

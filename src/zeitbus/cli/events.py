@@ -11,7 +11,7 @@ import click
 
 from zeitbus.cli.app import CliError, State, cli, pass_state
 from zeitbus.cli.output import print_events, warn
-from zeitbus.cli.parsing import SymbolKind, format_time, parse_time, resolve_symbol
+from zeitbus.cli.parsing import SymbolKind, format_time, resolve_symbol
 from zeitbus.errors import InvalidArgument
 from zeitbus.jsonl import decode_events, event_from_json
 from zeitbus.model import UINT32_MAX, Event, ResultType, StorageState, Subject, TimeRange
@@ -55,15 +55,6 @@ def _output_options(function: F) -> F:
 
 def _symbol(value: str | None, kind: SymbolKind) -> str:
     return resolve_symbol(value, kind) if value else ""
-
-
-def _time(value: str | None, what: str, state: State) -> int | None:
-    if value is None:
-        return None
-    try:
-        return parse_time(value, state.clock())
-    except InvalidArgument as error:
-        raise InvalidArgument(f"{what}: {error.message}") from None
 
 
 def _read_ids(ids: Sequence[int]) -> list[int]:
@@ -150,7 +141,7 @@ def log_command(
         if not actor:
             raise InvalidArgument("give --actor (who did it, e.g. application://vim.desktop)")
         event = Event(
-            timestamp=_time(timestamp, "--timestamp", state),
+            timestamp=state.time(timestamp, "--timestamp"),
             interpretation=_symbol(interpretation, SymbolKind.EVENT_INTERPRETATION),
             manifestation=_symbol(manifestation, SymbolKind.EVENT_MANIFESTATION),
             actor=actor,
@@ -275,8 +266,8 @@ def find_command(
     from_flags = _template_from_flags(event_fields, subject_fields)
     if from_flags is not None:
         all_templates.insert(0, from_flags)
-    start = _time(since, "--since", state)
-    end = _time(until, "--until", state)
+    start = state.time(since, "--since")
+    end = state.time(until, "--until")
     events = state.engine().find_events(
         TimeRange(start or 0, end or 0),
         all_templates,

@@ -37,6 +37,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from zeitbus.engine import Engine
@@ -57,7 +58,7 @@ SUPPORTED_SCHEMA_VERSIONS = (10, 11)  # Zeitgeist 1.0.3 (10) and 1.0.4 (11)
 # of each value (extension name as stored, i.e. the GType name).
 KNOWN_EXTENSION_STATE: dict[tuple[str, str], str] = {
     ("ZeitgeistBlacklist", "blacklist"): "a{s(asaasay)}",
-    ("ZeitgeistDataSourceRegistry", "registry"): "a(sssa(asaasay)bxb)",
+    ("ZeitgeistDataSourceRegistryExtension", "registry"): "a(sssa(asaasay)bxb)",
 }
 
 Progress = Callable[[int, int], None]
@@ -97,13 +98,18 @@ class ImportReport:
     extensions: tuple[ExtensionState, ...] = ()
 
 
-# One row per (event, subject), lookups resolved. LEFT JOINs keep a row whose
-# reference dangles (Zeitgeist's v11 triggers can drop a uri still in use);
-# the value is then NULL, which GetEvents also shows as "".
+# One row per (event, subject), lookups resolved, the subject's columns in the
+# order of Subject's fields. LEFT JOINs keep a row whose reference dangles
+# (Zeitgeist 1.0.4's triggers can drop a uri still in use); the value is then
+# "", as GetEvents shows it. A MoveEvent without origins leaves the current
+# origin NULL on the events before it; that is "" too.
 _ROWS = """
-SELECT e.id, e.timestamp, i.value, m.value, a.value, eo.value, p.value,
-       su.value, si.value, sm.value, so.value, mt.value, tx.value, st.value,
-       scu.value, sco.value
+SELECT e.id, e.timestamp,
+       COALESCE(i.value, ''), COALESCE(m.value, ''), COALESCE(a.value, ''),
+       COALESCE(eo.value, ''), p.value,
+       COALESCE(su.value, ''), COALESCE(si.value, ''), COALESCE(sm.value, ''),
+       COALESCE(so.value, ''), COALESCE(mt.value, ''), COALESCE(tx.value, ''),
+       COALESCE(st.value, ''), COALESCE(scu.value, ''), COALESCE(sco.value, '')
 FROM event e
 LEFT JOIN interpretation i ON i.id = e.interpretation
 LEFT JOIN manifestation m ON m.id = e.manifestation
@@ -252,17 +258,9 @@ def _extension_state(conn: sqlite3.Connection) -> tuple[ExtensionState, ...]:
     return tuple(out)
 
 
-def _text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    return str(value)
-
-
 def _events(cursor: sqlite3.Cursor, unreadable: list[int]) -> Iterator[Event]:
     """Events from the joined rows; events Zeitbus cannot store go to ``unreadable``."""
-    current: list[tuple[object, ...]] = []
+    current: list[tuple[Any, ...]] = []
     while True:
         rows = cursor.fetchmany(_FETCH_ROWS)
         if not rows:
@@ -291,52 +289,31 @@ def _event_id(value: object) -> int:
         return 0
 
 
-def _event(rows: Sequence[tuple[object, ...]]) -> Event | None:
+def _event(rows: Sequence[tuple[Any, ...]]) -> Event | None:
     """One event from its rows, or None if a required value is missing."""
     first = rows[0]
     event_id = _event_id(first[0])
     try:
-        timestamp = int(first[1])  # type: ignore[call-overload]
+        timestamp = int(first[1])
     except (TypeError, ValueError):
         return None
-    if not 0 < event_id <= UINT32_MAX:
-        return None
-    interpretation, manifestation, actor = (_text(v) for v in first[2:5])
-    if not (interpretation and manifestation and actor):
+    if not 0 < event_id <= UINT32_MAX or not (first[2] and first[3] and first[4]):
         return None
     payload = first[6]
     if isinstance(payload, str):
         payload = payload.encode("utf-8", "surrogateescape")
-    subjects = []
-    for row in rows:
-        uri = _text(row[7])
-        if not uri:
-            return None
-        origin = _text(row[10])
-        subjects.append(
-            Subject(
-                uri=uri,
-                interpretation=_text(row[8]),
-                manifestation=_text(row[9]),
-                origin=origin,
-                mimetype=_text(row[11]),
-                text=_text(row[12]),
-                storage=_text(row[13]),
-                # As GetEvents shows them: a MoveEvent without origins leaves
-                # current_origin NULL ("") on the events before it.
-                current_uri=_text(row[14]),
-                current_origin=_text(row[15]),
-            )
-        )
+    subjects = tuple(Subject(*row[7:16]) for row in rows)
+    if not all(s.uri for s in subjects):
+        return None
     return Event(
         id=event_id,
         timestamp=timestamp,
-        interpretation=interpretation,
-        manifestation=manifestation,
-        actor=actor,
-        origin=_text(first[5]),
-        subjects=tuple(subjects),
-        payload=bytes(payload) if isinstance(payload, bytes | bytearray | memoryview) else b"",
+        interpretation=first[2],
+        manifestation=first[3],
+        actor=first[4],
+        origin=first[5],
+        subjects=subjects,
+        payload=bytes(payload) if payload else b"",
     )
 
 

@@ -387,6 +387,17 @@ def test_probe_fixture_groups_subjects_by_their_newest_event(engine: Engine, pat
     assert _find(engine, ResultType.MOST_POPULAR_SUBJECTS, path) == [9, 8]
 
 
+@pytest.mark.parametrize("result_type", [2, 4, 14, 27])
+def test_grouped_result_type_with_zero_zero_range_answers_like_always(
+    engine: Engine, result_type: int
+) -> None:
+    """(0, 0) and no templates groups every event (the reference aborts on an assertion)."""
+    grouped_fixture(engine, _event_field("origin"), ("o:x", "o:y", "o:z"), nullable=True)
+    unbounded = engine.find_event_ids(TimeRange(0, 0), [], 2, 0, result_type)
+    assert unbounded == _find(engine, result_type)
+    assert unbounded
+
+
 # -- invalid result types -----------------------------------------------------------------------
 
 

@@ -643,16 +643,6 @@ def test_storage_state_filter_drops_subjects_on_storage_in_the_other_state(log: 
 # -- moves ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (store/sqlite.py _MOVE): a MoveEvent rewrites current_uri/current_origin of "
-        "earlier MoveEvent rows too in Zeitgeist 1.0.4, whose UPDATE binds the interpretation "
-        "*string* to 'interpretation != ?' against the integer id column, so the intended "
-        "'non-move rows only' filter never excludes anything; we skip earlier move rows, so "
-        "after a->b, b->c the first move's current_uri stays b instead of c"
-    ),
-)
 def test_move_rewrites_current_uri_of_earlier_move_events_too(engine: Engine) -> None:
     """After moves a->b then b->c, both moves have current_uri c, as in the reference."""
 

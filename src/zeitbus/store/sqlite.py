@@ -611,7 +611,7 @@ class _BatchWriter:
         self.used.add(event_id)
         if event.interpretation == MOVE_EVENT and not self.replay:
             self.flush()
-            self._apply_move(event, interpretation)
+            self._apply_move(event)
         return event_id, Event(
             event_id,
             timestamp,
@@ -696,7 +696,7 @@ class _BatchWriter:
                 if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
                     agg[3], agg[4] = ts, event_id
 
-    def _apply_move(self, event: Event, move_interpretation: int) -> None:
+    def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does)."""
         for subject in event.subjects:
             old = self._term(self.conn, subject.uri)
@@ -709,7 +709,6 @@ class _BatchWriter:
                 "new_origin": new_origin,
                 "old": old,
                 "ts": event.ts,
-                "move": move_interpretation,
             }
             # The rows about to move leave their current_origin groups.
             origins = {
@@ -748,12 +747,14 @@ _DEDUP = (
     " AND e.actor = ? LIMIT 1"
 )
 # Zeitgeist: UPDATE event SET subj_id_current = new, subj_origin_current = new_origin
-#   WHERE subj_id_current = old AND interpretation != MoveEvent AND timestamp < ts
+#   WHERE subj_id_current = old AND interpretation != ? AND timestamp < ts
+# It binds the MoveEvent *URI string* to "interpretation != ?", which compares
+# against an integer id column and so never excludes a row: earlier MoveEvents
+# are rewritten too (after a->b, b->c both moves have current_uri c). Clients
+# see that behaviour, so it is kept; the timestamp bound spares the move itself.
 _MOVED_ROWS = """
 (current_uri = :old OR (current_uri IS NULL AND uri = :old))
   AND timestamp < :ts
-  AND NOT EXISTS (SELECT 1 FROM event e WHERE e.id = subject.event_id
-                  AND e.interpretation = :move)
 """
 _MOVE = (
     """

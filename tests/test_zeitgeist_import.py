@@ -14,6 +14,8 @@ import hashlib
 import itertools
 import random
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -38,6 +40,7 @@ from zeitbus import (
     TimeRange,
 )
 from zeitbus.errors import DatabaseCorrupt
+from zeitbus.jsonl import decode_line
 from zeitbus.model import INT64_MAX
 from zeitbus.ontology import NFO, ZG
 from zeitbus.zeitgeist_import import ImportReport, import_zeitgeist
@@ -405,6 +408,31 @@ def test_import_goes_in_batches_and_reports_progress(
     assert [d for d, _ in calls] == sorted(d for d, _ in calls)
     assert len(calls) == len(sizes) + 1
     assert report.imported == total
+
+
+def test_import_reads_one_snapshot_while_the_daemon_keeps_writing(tmp_path: Path) -> None:
+    """Events the daemon logs during an import wait for the next import; nothing is torn."""
+    first = small_log(random.Random(11), 60, START_MS)
+    later = small_log(random.Random(12), 30, START_MS + 200 * DAY_MS)
+    with reference_daemon(tmp_path / "zg") as daemon:
+        client = daemon.client()
+        ids = client.insert(first)
+        logged_meanwhile: list[int] = []
+
+        def log_more(done: int, total: int) -> None:
+            if 0 < done < total and not logged_meanwhile:
+                logged_meanwhile.extend(client.insert(later))
+
+        with Engine.open(tmp_path / "zeitbus") as engine:
+            report = import_zeitgeist(engine, daemon.db_path, batch_size=7, progress=log_more)
+            assert len(logged_meanwhile) == len(later)
+            assert (report.found, report.imported) == (len(ids), len(ids))
+            assert engine.get_events(logged_meanwhile) == [None] * len(later)
+            # Resuming with keep_ids=True keeps Zeitgeist's ids for the new events.
+            again = import_zeitgeist(engine, daemon.db_path, keep_ids=True)
+            assert (again.imported, again.already_present) == (len(later), len(ids))
+            got = [comparable(e) for e in engine.get_events(ids + logged_meanwhile)]
+        assert got == client.get(ids + logged_meanwhile)
 
 
 def test_extension_state_is_reported_unchanged(
@@ -903,7 +931,7 @@ def big_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BigRefer
 
 @dataclass(frozen=True)
 class Query:
-    """One FindEventIds call, sent to both engines."""
+    """One FindEventIds call, sent to both engines (and to ``zeitbus find`` if ``cli``)."""
 
     name: str
     result_type: ResultType = ResultType.MOST_RECENT_EVENTS
@@ -911,6 +939,7 @@ class Query:
     num_events: int = 0
     time_range: tuple[int, int] = (0, INT64_MAX)
     storage_state: StorageState = StorageState.ANY
+    cli: tuple[str, ...] | None = None  # the same query as `zeitbus find` arguments
 
 
 def _subject_template(**fields: str) -> Event:
@@ -918,20 +947,37 @@ def _subject_template(**fields: str) -> Event:
 
 
 R = ResultType
+WEEK = (START_MS + 100 * DAY_MS, START_MS + 107 * DAY_MS)
 QUERIES = (
-    Query("most-recent-50", num_events=50),
-    Query("all-ids-unlimited"),
+    Query("most-recent-50", num_events=50, cli=("-n", "50")),
+    Query("all-ids-unlimited", cli=("-n", "0")),
     Query("least-recent-all", R.LEAST_RECENT_EVENTS),
-    Query("actor", templates=(Event(actor="application://org.gnome.Nautilus.desktop"),)),
-    Query("mimetype-50", templates=(_subject_template(mimetype="application/pdf"),), num_events=50),
     Query(
-        "interpretation-hierarchy", templates=(_subject_template(interpretation=NFO + "Document"),)
+        "actor",
+        templates=(Event(actor="application://org.gnome.Nautilus.desktop"),),
+        cli=("-a", "application://org.gnome.Nautilus.desktop", "-n", "0"),
     ),
-    Query("uri-prefix-documents", templates=(_subject_template(uri=f"{HOME}/Documents/*"),)),
+    Query(
+        "mimetype-50",
+        templates=(_subject_template(mimetype="application/pdf"),),
+        num_events=50,
+        cli=("--mimetype", "application/pdf", "-n", "50"),
+    ),
+    Query(
+        "interpretation-hierarchy",
+        templates=(_subject_template(interpretation=NFO + "Document"),),
+        cli=("--subject-interpretation", NFO + "Document", "-n", "0"),
+    ),
+    Query(
+        "uri-prefix-documents",
+        templates=(_subject_template(uri=f"{HOME}/Documents/*"),),
+        cli=("-u", f"{HOME}/Documents/*", "-n", "0"),
+    ),
     Query(
         "negated-actor-500",
         templates=(Event(actor="!application://firefox-esr.desktop"),),
         num_events=500,
+        cli=("-a", "!application://firefox-esr.desktop", "-n", "500"),
     ),
     Query(
         "negated-interpretation-and-mimetype",
@@ -940,6 +986,7 @@ QUERIES = (
                 interpretation="!" + ZG + "AccessEvent", subjects=(Subject(mimetype="!text/html"),)
             ),
         ),
+        cli=("-i", "!" + ZG + "AccessEvent", "--mimetype", "!text/html", "-n", "0"),
     ),
     Query(
         "two-templates-ored",
@@ -947,29 +994,66 @@ QUERIES = (
             Event(interpretation=ZG + "ModifyEvent"),
             Event(actor="application://gimp.desktop"),
         ),
+        cli=(
+            "-i",
+            ZG + "ModifyEvent",
+            "--template",
+            '{"actor": "application://gimp.desktop"}',
+            "-n",
+            "0",
+        ),
     ),
     Query(
         "time-range-a-week",
         R.LEAST_RECENT_EVENTS,
-        time_range=(START_MS + 100 * DAY_MS, START_MS + 107 * DAY_MS),
+        time_range=WEEK,
+        cli=(
+            "--since",
+            str(WEEK[0]),
+            "--until",
+            str(WEEK[1]),
+            "-r",
+            "least-recent-events",
+            "-n",
+            "0",
+        ),
     ),
-    Query("most-recent-subjects-100", R.MOST_RECENT_SUBJECTS, num_events=100),
-    Query("least-recent-subjects-100", R.LEAST_RECENT_SUBJECTS, num_events=100),
-    Query("most-popular-subjects-100", R.MOST_POPULAR_SUBJECTS, num_events=100),
+    Query(
+        "most-recent-subjects-100",
+        R.MOST_RECENT_SUBJECTS,
+        num_events=100,
+        cli=("-r", "most-recent-subjects", "-n", "100"),
+    ),
+    Query(
+        "least-recent-subjects-100",
+        R.LEAST_RECENT_SUBJECTS,
+        num_events=100,
+        cli=("-r", "least-recent-subjects", "-n", "100"),
+    ),
+    Query(
+        "most-popular-subjects-100",
+        R.MOST_POPULAR_SUBJECTS,
+        num_events=100,
+        cli=("-r", "most-popular-subjects", "-n", "100"),
+    ),
     Query(
         "least-popular-subjects-of-an-actor",
         R.LEAST_POPULAR_SUBJECTS,
         templates=(Event(actor="application://code.desktop"),),
         num_events=50,
     ),
-    Query("most-popular-actor", R.MOST_POPULAR_ACTOR),
+    Query("most-popular-actor", R.MOST_POPULAR_ACTOR, cli=("-r", "most-popular-actor", "-n", "0")),
     Query(
         "most-recent-actor-not-user-activity",
         R.MOST_RECENT_ACTOR,
         templates=(Event(manifestation="!" + ZG + "UserActivity"),),
     ),
-    Query("oldest-actor", R.OLDEST_ACTOR),
-    Query("most-popular-mimetype", R.MOST_POPULAR_MIMETYPE),
+    Query("oldest-actor", R.OLDEST_ACTOR, cli=("-r", "oldest-actor", "-n", "0")),
+    Query(
+        "most-popular-mimetype",
+        R.MOST_POPULAR_MIMETYPE,
+        cli=("-r", "most-popular-mimetype", "-n", "0"),
+    ),
     Query("least-recent-mimetype", R.LEAST_RECENT_MIMETYPE),
     Query(
         "most-popular-origin-in-a-month",
@@ -994,6 +1078,7 @@ QUERIES = (
         storage_state=StorageState.AVAILABLE,
     ),
 )
+CLI_QUERIES = tuple(q for q in QUERIES if q.cli is not None)
 
 
 def reference_ids(client: ZeitgeistClient, query: Query) -> list[int]:
@@ -1043,3 +1128,54 @@ def test_100k_query_returns_the_reference_ids(big_reference: BigReference, query
     expected = reference_ids(big_reference.client, query)
     assert expected  # every query selects something in this data set
     assert zeitbus_ids(big_reference.engine, query) == expected
+
+
+# -- the same through the command line ---------------------------------------------
+
+
+def zeitbus_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m zeitbus --data-dir DATA_DIR ARGS...`` and return its result."""
+    return subprocess.run(
+        [sys.executable, "-m", "zeitbus", "--data-dir", str(data_dir), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def cli_data_dir(big_reference: BigReference, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data directory filled by `zeitbus import-zeitgeist` from the 100k database."""
+    data_dir = tmp_path_factory.mktemp("zeitbus-cli")
+    done = zeitbus_cli(data_dir, "import-zeitgeist", str(big_reference.db))
+    assert done.returncode == 0, done.stderr
+    assert "Imported 100,000 events of 100,000" in done.stdout
+    return data_dir
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("query", CLI_QUERIES, ids=[q.name for q in CLI_QUERIES])
+def test_100k_cli_find_returns_the_reference_ids(
+    big_reference: BigReference, cli_data_dir: Path, query: Query
+) -> None:
+    """`zeitbus find --ids-only` after `zeitbus import-zeitgeist` prints the reference's ids."""
+    assert query.cli is not None
+    done = zeitbus_cli(cli_data_dir, "find", *query.cli, "--ids-only")
+    assert done.returncode == 0, done.stderr
+    assert [int(line) for line in done.stdout.split()] == reference_ids(big_reference.client, query)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["mimetype-50", "most-popular-subjects-100"])
+def test_100k_cli_find_json_prints_the_reference_events(
+    big_reference: BigReference, cli_data_dir: Path, name: str
+) -> None:
+    """`zeitbus find --json` prints, in order, the events the reference's FindEvents would."""
+    [query] = [q for q in CLI_QUERIES if q.name == name]
+    assert query.cli is not None
+    done = zeitbus_cli(cli_data_dir, "find", *query.cli, "--json")
+    assert done.returncode == 0, done.stderr
+    printed = [comparable(decode_line(line)) for line in done.stdout.splitlines()]
+    expected = reference_events(big_reference.client, reference_ids(big_reference.client, query))
+    assert printed == expected

@@ -503,6 +503,23 @@ def test_schema_version_10_is_imported_like_11(
     assert got == expected
 
 
+def test_events_with_a_dangling_required_lookup_are_skipped_and_named(
+    small_reference: SmallReference, tmp_path: Path
+) -> None:
+    """An event whose actor row is gone is reported as unreadable; the rest import."""
+    db = snapshot_copy(small_reference.db, tmp_path / "activity.sqlite")
+    broken = small_reference.ids[3]
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE event SET actor = 999999 WHERE id = ?", (broken,))
+    conn.commit()
+    conn.close()
+    with Engine.open(tmp_path / "zeitbus") as engine:
+        report = import_zeitgeist(engine, db)
+        assert engine.get_events([broken]) == [None]
+    assert report.unreadable == (broken,)
+    assert report.imported == len(small_reference.ids) - 1
+
+
 def _zeitgeist_file(version: int) -> Callable[[Path, Path], Path]:
     def make(source: Path, tmp: Path) -> Path:
         db = snapshot_copy(source, tmp / "activity.sqlite")

@@ -75,7 +75,7 @@ def missing() -> str | None:
     return None
 
 
-class ReferenceError(RuntimeError):
+class ReferenceDaemonError(RuntimeError):
     """The reference daemon (or its client) answered with an error."""
 
     def __init__(self, name: str, message: str) -> None:
@@ -173,7 +173,7 @@ class ZeitgeistClient:
         )
 
     def call(self, request: dict[str, Any]) -> Any:
-        """Send one request and return its result (ReferenceError on an error)."""
+        """Send one request and return its result (ReferenceDaemonError on an error)."""
         process = self._process
         assert process.stdin is not None
         assert process.stdout is not None
@@ -181,10 +181,10 @@ class ZeitgeistClient:
         process.stdin.flush()
         line = process.stdout.readline()
         if not line:
-            raise ReferenceError("client", f"the client exited ({process.poll()})")
+            raise ReferenceDaemonError("client", f"the client exited ({process.poll()})")
         reply = json.loads(line)
         if "error" in reply:
-            raise ReferenceError(reply["error"], reply["message"])
+            raise ReferenceDaemonError(reply["error"], reply["message"])
         return reply["ok"]
 
     def insert(self, events: Sequence[Event]) -> list[int]:

@@ -275,7 +275,10 @@ class TemplateCompiler:
         if prefix:
             self._prefix(where, column, value, negated, subject=subject, stored=stored)
             return
-        term = self._lookup(value)
+        # An empty value ("!" alone) is never in Zeitgeist's uri table (empty means
+        # NULL there), so it matches nothing; our term 0 is the empty string only to
+        # mark an explicitly empty current_origin, and must not count as a URI.
+        term = self._lookup(value) if value else None
         if term is None:
             where.add("0", subject=subject)
         elif negated:
@@ -304,7 +307,9 @@ class TemplateCompiler:
             terms = "SELECT id FROM term WHERE value >= ? AND value < ?"
             bounds: tuple[object, ...] = (prefix, right_boundary(prefix))
         else:
-            terms, bounds = "SELECT id FROM term", ()
+            # Every term but 0: term 0 marks an explicitly empty current_origin, which
+            # is NULL for queries, so "*" must not match it (nor "!*" exclude it).
+            terms, bounds = "SELECT id FROM term WHERE id != 0", ()
         if negated:
             where.add(f"({column} NOT IN ({terms}) OR {column} IS NULL)", *bounds, subject=subject)
         elif stored:

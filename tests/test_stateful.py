@@ -1,0 +1,552 @@
+"""The SQLite engine against the in-memory reference model, step by step.
+
+A hypothesis ``RuleBasedStateMachine`` drives a real ``Engine`` on a real
+SQLite file (WAL mode, in its own temporary directory per example) and
+``tests/reference_model.py`` side by side, and after every step compares
+what they say: insert ids and rejections, deletes, gets, finds with random
+templates under all 35 result types, and the changes feed; the SQLite file is
+also read directly to check that no term, subject or event row is orphaned.
+
+Values come from small alphabets with shared prefixes, ontology parents and
+children, so that templates, groups, dedup keys and moves collide often.
+Distinct events get distinct timestamps (``base * 1000 + counter``): ties
+between different events are not ordered by Zeitgeist, and which row
+represents a group on a tie is SQLite's choice, so the model cannot predict
+them. Deliberate duplicates reuse a stored event's dedup key on purpose.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import tempfile
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import event, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from tests.reference_model import ReferenceLog
+from tests.test_stateful_regressions import orphan_terms
+from zeitbus import ChangeKind, Engine, Event, Subject, TimeRange
+from zeitbus.errors import ZeitbusError
+from zeitbus.ontology import MOVE_EVENT, NFO, ZG
+
+NMM = "http://www.semanticdesktop.org/ontologies/2009/02/19/nmm#"
+
+ACTORS = [
+    "application://firefox.desktop",
+    "application://firefox-esr.desktop",
+    "application://gedit.desktop",
+    "application://eog.desktop",
+]
+EVENT_INTERPRETATIONS = [
+    ZG + "AccessEvent",
+    ZG + "ModifyEvent",
+    ZG + "CreateEvent",
+    ZG + "LeaveEvent",
+    ZG + "EventInterpretation",  # the parent of all of the above
+    "x-custom:interpretation",
+]
+EVENT_MANIFESTATIONS = [
+    ZG + "UserActivity",
+    ZG + "SystemNotification",
+    ZG + "HeuristicActivity",
+    ZG + "EventManifestation",  # their parent
+    "x-custom:manifestation*",  # a stored value that ends in "*"
+]
+URIS = [
+    "file:///home/a.txt",
+    "file:///home/ab.txt",
+    "file:///home/b/c.pdf",
+    "file:///home/é.png",
+    "https://example.com/",
+    "https://example.com/x",
+    "http://example.org/p",
+    "ftp://host/f.ogg",
+    "note:1",
+]
+SUBJECT_ORIGINS = ["", "", "file:///home", "file:///home/b", "https://example.com", "note:"]
+EVENT_ORIGINS = ["", "", "app://launcher", "file:///home", "https://example.com"]
+MIMETYPES = [
+    "",
+    "text/plain",
+    "text/html",
+    "application/pdf",
+    "image/png",
+    "audio/ogg",
+    "application/x-thing",
+]
+SUBJECT_INTERPRETATIONS = [
+    "",
+    "",
+    NFO + "Document",
+    NFO + "TextDocument",
+    NFO + "PaginatedTextDocument",
+    NFO + "HtmlDocument",
+    NFO + "Image",
+    NFO + "Audio",
+    NFO + "Media",
+    NMM + "MusicPiece",
+    "x-custom:subject-interpretation",
+]
+SUBJECT_MANIFESTATIONS = [
+    "",
+    "",
+    NFO + "FileDataObject",
+    NFO + "RemoteDataObject",
+    NFO + "WebDataObject",
+    NFO + "DeletedResource",
+    "x-custom:subject-manifestation",
+]
+# "file:///home/a.txt" is also a URI: a text must not make it a known URI.
+TEXTS = ["", "", "a", "A!", "*", "+x", "file:///home/a.txt"]
+STORAGES = ["", "", "", "net", "unknown", "usb-stick"]
+PAYLOADS = [b"", b"", b"\x00\x01\xff", b"payload"]
+
+# BUG (xfail'ed in tests/test_stateful_regressions.py): a MoveEvent rewrites
+# current_origin without dropping the term it replaces, which is orphaned if
+# nothing else refers to it. Until that is fixed, moves only set current
+# origins from this list, and a pinned event that is never deleted refers to
+# each of them as a subject origin, so the replaced term is never orphaned.
+MOVE_ORIGINS = ["", "file:///home", "https://example.com", "file:///moved"]
+PINNED = Event(
+    timestamp=1,
+    interpretation=ZG + "AccessEvent",
+    manifestation=ZG + "UserActivity",
+    actor="application://pinned.desktop",
+    subjects=tuple(
+        Subject(uri=f"pinned:{n}", origin=origin)
+        for n, origin in enumerate(o for o in MOVE_ORIGINS if o)
+    ),
+)
+
+TEMPLATE_EXTRAS = ["nope", "!", "*", "!*", "+", "application://eog.desktop"]
+
+INVALID_KINDS = [
+    "no actor",
+    "no interpretation",
+    "no manifestation",
+    "subject without uri",
+    "current_uri without move",
+    "current_origin without move",
+    "redundant move",
+    "duplicate subject uri",
+]
+
+
+class EngineMachine(RuleBasedStateMachine):
+    """Engine and model receive the same calls and must give the same answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="zeitbus-stateful-"))
+        # Durability is not under test: skip fsyncs to keep 200 examples fast.
+        self.engine = Engine.open(self.dir, synchronous="OFF")
+        self.model = ReferenceLog()
+        self.counter = 0
+        self.seen_seq = 0
+        pinned = self.engine.insert_events([PINNED])
+        assert pinned == self.model.insert([PINNED]) == [1]
+        self.pinned_id = pinned[0]
+
+    def teardown(self) -> None:
+        """Close the engine and remove its directory."""
+        self.engine.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- generators ----------------------------------------------------------
+
+    def _timestamp(self, data: st.DataObject) -> int:
+        self.counter += 1
+        return int(data.draw(st.integers(1, 40), label="ts base")) * 1000 + self.counter
+
+    def _new_event(self, data: st.DataObject) -> Event:
+        count = data.draw(st.integers(1, 3), label="subjects")
+        uris = data.draw(
+            st.lists(st.sampled_from(URIS), min_size=count, max_size=count, unique=True)
+        )
+        subjects = []
+        for uri in uris:
+            origin = data.draw(st.sampled_from(SUBJECT_ORIGINS))
+            subjects.append(
+                Subject(
+                    uri=uri,
+                    interpretation=data.draw(st.sampled_from(SUBJECT_INTERPRETATIONS)),
+                    manifestation=data.draw(st.sampled_from(SUBJECT_MANIFESTATIONS)),
+                    origin=origin,
+                    mimetype=data.draw(st.sampled_from(MIMETYPES)),
+                    text=data.draw(st.sampled_from(TEXTS)),
+                    storage=data.draw(st.sampled_from(STORAGES)),
+                    current_uri=data.draw(st.sampled_from(["", uri])),
+                    current_origin=data.draw(st.sampled_from(["", origin])),
+                )
+            )
+        return Event(
+            timestamp=self._timestamp(data),
+            interpretation=data.draw(st.sampled_from(EVENT_INTERPRETATIONS)),
+            manifestation=data.draw(st.sampled_from(EVENT_MANIFESTATIONS)),
+            actor=data.draw(st.sampled_from(ACTORS)),
+            origin=data.draw(st.sampled_from(EVENT_ORIGINS)),
+            subjects=tuple(subjects),
+            payload=data.draw(st.sampled_from(PAYLOADS)),
+        )
+
+    def _move_event(self, data: st.DataObject) -> Event:
+        """A MoveEvent, usually of a URI some stored row currently has."""
+        current = sorted({s.current_uri for e in self.model.events.values() for s in e.subjects})
+        count = data.draw(st.integers(1, 2), label="moved subjects")
+        olds = data.draw(
+            st.lists(st.sampled_from(current + URIS), min_size=count, max_size=count, unique=True),
+            label="moved from",
+        )
+        subjects = []
+        for old in olds:
+            new = data.draw(st.sampled_from([u for u in [*URIS, "file:///moved/x"] if u != old]))
+            subjects.append(
+                Subject(
+                    uri=old,
+                    current_uri=new,
+                    origin=data.draw(st.sampled_from(SUBJECT_ORIGINS)),
+                    current_origin=data.draw(st.sampled_from(MOVE_ORIGINS)),
+                    mimetype=data.draw(st.sampled_from(MIMETYPES)),
+                )
+            )
+        return Event(
+            timestamp=self._timestamp(data),
+            interpretation=MOVE_EVENT,
+            manifestation=data.draw(st.sampled_from(EVENT_MANIFESTATIONS)),
+            actor=data.draw(st.sampled_from(ACTORS)),
+            subjects=tuple(subjects),
+        )
+
+    def _duplicate(self, data: st.DataObject, batch: list[Event | None]) -> Event | None:
+        """A new event with the dedup key of a stored (or earlier batch) event."""
+        pool = [e for e in batch if e is not None and e.subjects and not e.id]
+        pool += list(self.model.events.values())
+        if not pool:
+            return None
+        original = data.draw(st.sampled_from(pool), label="duplicate of")
+        subjects = original.subjects
+        if original.interpretation != MOVE_EVENT:
+            # Stored rows may have moved: send them as they were first inserted.
+            subjects = tuple(replace(s, current_uri="", current_origin="") for s in subjects)
+        if data.draw(st.booleans(), label="key only"):
+            # Same dedup key (one shared subject URI), other subjects and payload.
+            # BUG (xfail'ed in tests/test_stateful_regressions.py): the terms of a
+            # duplicate's values are created before dedup finds it and are then
+            # orphaned, so until that is fixed a duplicate only reuses the
+            # original's own (stored) values: a non-empty subset, reordered.
+            chosen = data.draw(
+                st.lists(st.sampled_from(subjects), min_size=1, unique=True), label="subset"
+            )
+            subjects = tuple(chosen)
+        return Event(
+            timestamp=original.ts,
+            interpretation=original.interpretation,
+            manifestation=original.manifestation,
+            actor=original.actor,
+            origin=original.origin,
+            subjects=subjects,
+            payload=data.draw(st.sampled_from(PAYLOADS)),
+        )
+
+    def _invalid(self, data: st.DataObject) -> Event:
+        event = self._new_event(data)
+        kind = data.draw(st.sampled_from(INVALID_KINDS), label="invalid kind")
+        first = event.subjects[0]
+        if kind == "no actor":
+            return replace(event, actor="")
+        if kind == "no interpretation":
+            return replace(event, interpretation="")
+        if kind == "no manifestation":
+            return replace(event, manifestation="")
+        if kind == "subject without uri":
+            return replace(event, subjects=(*event.subjects, Subject(mimetype="text/plain")))
+        if kind == "current_uri without move":
+            return replace(event, subjects=(replace(first, current_uri="file:///elsewhere"),))
+        if kind == "current_origin without move":
+            return replace(event, subjects=(replace(first, current_origin="file:///elsewhere"),))
+        if kind == "redundant move":
+            return replace(
+                event, interpretation=MOVE_EVENT, subjects=(replace(first, current_uri=first.uri),)
+            )
+        return replace(event, subjects=(*event.subjects, Subject(uri=first.uri)))
+
+    # -- rules ---------------------------------------------------------------
+
+    @rule(data=st.data())
+    def insert_batch(self, data: st.DataObject) -> None:
+        """Insert a batch of new, duplicate, moving, NULL and id-0 events."""
+        size = data.draw(st.integers(1, 4), label="batch size")
+        batch: list[Event | None] = []
+        for _ in range(size):
+            kind = data.draw(
+                st.sampled_from(["new"] * 6 + ["move", "duplicate", "null", "preset id", "empty"]),
+                label="kind",
+            )
+            if kind == "move":
+                batch.append(self._move_event(data))
+            elif kind == "duplicate":
+                batch.append(self._duplicate(data, batch) or self._new_event(data))
+            elif kind == "null":
+                batch.append(None)
+            elif kind == "preset id":
+                preset = data.draw(st.integers(1, 50), label="preset id")
+                batch.append(replace(self._new_event(data), id=preset))
+            elif kind == "empty":
+                batch.append(replace(self._new_event(data), subjects=()))
+            else:
+                batch.append(self._new_event(data))
+        before, moved = self.model.last_id, self.model.moved_rows
+        expected = self.model.insert(batch)
+        assert self.engine.insert_events(batch) == expected
+        event(f"insert: {sum(0 < i <= before for i in expected)} deduplicated")
+        event(f"insert: moved rows {self.model.moved_rows > moved}")
+
+    @rule(data=st.data())
+    def insert_invalid_batch(self, data: st.DataObject) -> None:
+        """A batch with one invalid event is rejected whole and writes nothing."""
+        batch: list[Event | None] = [
+            self._new_event(data) for _ in range(data.draw(st.integers(0, 2)))
+        ]
+        position = data.draw(st.integers(0, len(batch)), label="bad position")
+        batch.insert(position, self._invalid(data))
+        before_seq = self.engine.last_seq()
+        before = self._counts()
+        try:
+            self.model.insert(batch)
+        except ZeitbusError as error:
+            expected: type[ZeitbusError] = type(error)
+        else:
+            raise AssertionError(f"the model accepted an invalid batch: {batch}")
+        with pytest.raises(ZeitbusError) as raised:
+            self.engine.insert_events(batch)
+        assert type(raised.value) is expected, (raised.value, expected)
+        assert self.engine.last_seq() == before_seq
+        assert self._counts() == before
+
+    @rule(data=st.data())
+    def delete(self, data: st.DataObject) -> None:
+        """Delete existing, unknown, repeated and no ids; compare the ranges."""
+        existing = [i for i in self.model.events if i != self.pinned_id]
+        choices = st.integers(0, self.model.last_id + 3).filter(lambda i: i != self.pinned_id)
+        if existing:
+            choices = st.sampled_from(existing) | choices
+        ids = data.draw(st.lists(choices, max_size=4), label="delete ids")
+        expected = self.model.delete(ids)
+        assert self.engine.delete_events(ids) == expected
+        event(f"delete: {'nothing' if expected is None else 'something'}")
+
+    @rule(data=st.data())
+    def get(self, data: st.DataObject) -> None:
+        """Get events in order, with repeats and unknown ids."""
+        ids = data.draw(
+            st.lists(st.integers(0, self.model.last_id + 2), max_size=6), label="get ids"
+        )
+        got = self.engine.get_events(ids)
+        want = self.model.get(ids)
+        assert len(got) == len(want)
+        for event_id, mine, theirs in zip(ids, got, want, strict=True):
+            if theirs is None:
+                assert mine is None, event_id
+                continue
+            assert mine is not None, event_id
+            assert mine.uid == self.model.uids[event_id]
+            assert mine.node == self.engine.node
+            assert replace(mine, uid="", node="") == theirs
+
+    @rule(data=st.data())
+    def find(self, data: st.DataObject) -> None:
+        """Find with random templates, ranges, states, limits and result types."""
+        time_range = self._time_range(data)
+        n_templates = data.draw(st.sampled_from([0, 0, 1, 1, 1, 2, 3]), label="templates")
+        templates = [self._template(data) for _ in range(n_templates)]
+        storage_state = data.draw(st.sampled_from([0, 1, 2, 2, 2]), label="storage state")
+        num_events = data.draw(st.sampled_from([0, 0, 0, 1, 2, 5]), label="num_events")
+        result_type = data.draw(st.integers(0, 34), label="result type")
+        self._compare_find(time_range, templates, storage_state, num_events, result_type)
+
+    @rule(data=st.data())
+    def find_bad_arguments(self, data: st.DataObject) -> None:
+        """Unknown result types and storage states raise InvalidArgument in both."""
+        if data.draw(st.booleans()):
+            self._compare_find(TimeRange(), [], data.draw(st.sampled_from([3, 7, 99])), 0, 0)
+        else:
+            self._compare_find(TimeRange(), [], 2, 0, data.draw(st.sampled_from([35, 99, 100])))
+
+    @rule()
+    def whole_feed(self) -> None:
+        """The whole feed, read again from the start, still agrees with the model."""
+        self._check_changes(0)
+
+    # -- find helpers ----------------------------------------------------------
+
+    def _compare_find(
+        self,
+        time_range: TimeRange,
+        templates: list[Event],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+    ) -> None:
+        args = (time_range, templates, storage_state, num_events, result_type)
+        refusal: type[ZeitbusError] | None = None
+        try:
+            expected = self.model.find(*args)
+        except ZeitbusError as error:
+            refusal = type(error)
+        if refusal is not None:
+            with pytest.raises(ZeitbusError) as raised:
+                self.engine.find_event_ids(*args)
+            assert type(raised.value) is refusal, (raised.value, refusal, args)
+            event(f"find: {refusal.__name__}")
+            return
+        got = self.engine.find_event_ids(*args)
+        assert got == expected, (f"engine {got} != model {expected}", args)
+        event(f"find: {min(len(got), 3)} ids")
+        if num_events == 0 and result_type == 0:
+            events = self.engine.find_events(time_range, templates, storage_state, 0, result_type)
+            assert [e.id for e in events] == expected
+
+    def _time_range(self, data: st.DataObject) -> TimeRange:
+        stamps = sorted({e.ts for e in self.model.events.values()})
+        kind = data.draw(st.sampled_from(["zero", "always", "both", "start", "end"]))
+        if kind == "zero":
+            return TimeRange(0, 0)
+        if kind == "always":
+            return TimeRange.always()
+        bound = st.sampled_from(stamps) if stamps else st.integers(1, 41_000)
+        bound = bound.flatmap(lambda t: st.sampled_from([t - 1, t, t + 1]))
+        low = data.draw(bound, label="start")
+        if kind == "start":
+            return TimeRange(low, 0)
+        high = data.draw(bound, label="end")
+        if kind == "end":
+            return TimeRange(0, high)
+        return TimeRange(min(low, high), max(low, high))
+
+    def _value(self, data: st.DataObject, pool: list[str], *, operators: bool = True) -> str:
+        """A template value: exact, negated, prefix, no-expand or an odd one."""
+        base = data.draw(st.sampled_from([v for v in pool if v] + TEMPLATE_EXTRAS))
+        if not operators:
+            return base
+        form = data.draw(
+            st.sampled_from(["exact"] * 4 + ["not"] * 2 + ["prefix"] * 2 + ["notprefix", "plus"])
+        )
+        if form == "not":
+            return "!" + base
+        if form == "plus":
+            return "+" + base
+        if form in ("prefix", "notprefix"):
+            cut = data.draw(st.integers(0, len(base)), label="prefix length")
+            return ("!" if form == "notprefix" else "") + base[:cut] + "*"
+        return base
+
+    def _rare_star(self, data: st.DataObject, pool: list[str]) -> str:
+        """A value for a field that rejects "*" (and "!" for storage): mostly valid."""
+        value = self._value(data, pool)
+        if value.endswith("*") and data.draw(st.integers(0, 9)) > 0:
+            value = value.rstrip("*") or pool[-1]
+        return value
+
+    def _template(self, data: st.DataObject) -> Event:
+        def maybe(p: int) -> bool:
+            return bool(data.draw(st.integers(0, 99)) < p)
+
+        subjects = []
+        for _ in range(data.draw(st.sampled_from([0, 0, 1, 1, 2]), label="subject templates")):
+            storage = ""
+            if maybe(10):
+                storage = self._rare_star(data, [s for s in STORAGES if s])
+                if storage.startswith("!") and data.draw(st.integers(0, 9)) > 0:
+                    storage = storage[1:]
+            subjects.append(
+                Subject(
+                    uri=self._value(data, URIS) if maybe(30) else "",
+                    interpretation=self._value(data, SUBJECT_INTERPRETATIONS) if maybe(20) else "",
+                    manifestation=(
+                        self._rare_star(data, SUBJECT_MANIFESTATIONS) if maybe(15) else ""
+                    ),
+                    origin=self._value(data, SUBJECT_ORIGINS + MOVE_ORIGINS) if maybe(15) else "",
+                    mimetype=self._value(data, MIMETYPES) if maybe(20) else "",
+                    text=self._value(data, TEXTS) if maybe(10) else "",
+                    storage=storage,
+                    current_uri=self._value(data, [*URIS, "file:///moved/x"]) if maybe(20) else "",
+                    current_origin=self._value(data, MOVE_ORIGINS) if maybe(15) else "",
+                )
+            )
+        event_ids = [*self.model.events, 999]
+        return Event(
+            id=data.draw(st.sampled_from(event_ids)) if maybe(5) else 0,
+            timestamp=data.draw(st.sampled_from([None, 5])),  # ignored by find
+            interpretation=(
+                self._rare_star(data, [*EVENT_INTERPRETATIONS, MOVE_EVENT]) if maybe(30) else ""
+            ),
+            manifestation=self._value(data, EVENT_MANIFESTATIONS) if maybe(20) else "",
+            actor=self._value(data, ACTORS) if maybe(30) else "",
+            origin=self._value(data, EVENT_ORIGINS) if maybe(15) else "",
+            subjects=tuple(subjects),
+        )
+
+    # -- invariants ------------------------------------------------------------
+
+    def _counts(self) -> tuple[int, int]:
+        with sqlite3.connect(f"file:{self.engine.store.path}?mode=ro", uri=True) as conn:
+            events = conn.execute("SELECT count(*) FROM event").fetchone()[0]
+            subjects = conn.execute("SELECT count(*) FROM subject").fetchone()[0]
+        conn.close()
+        return int(events), int(subjects)
+
+    @invariant()
+    def same_counts(self) -> None:
+        """The file holds exactly the model's events and subjects."""
+        model_subjects = sum(len(e.subjects) for e in self.model.events.values())
+        assert self._counts() == (len(self.model.events), model_subjects)
+
+    @invariant()
+    def no_orphans(self) -> None:
+        """Every term but 0 is referenced; every subject has its event and vice versa."""
+        with sqlite3.connect(f"file:{self.engine.store.path}?mode=ro", uri=True) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            lonely_subjects = conn.execute(
+                "SELECT count(*) FROM subject WHERE event_id NOT IN (SELECT id FROM event)"
+            ).fetchone()[0]
+            empty_events = conn.execute(
+                "SELECT count(*) FROM event WHERE id NOT IN (SELECT event_id FROM subject)"
+            ).fetchone()[0]
+        conn.close()
+        assert orphan_terms(self.engine) == []
+        assert lonely_subjects == 0
+        assert empty_events == 0
+
+    @invariant()
+    def feed_matches(self) -> None:
+        """New changes are gap-free and match the model's inserts and tombstones."""
+        self.seen_seq = self._check_changes(self.seen_seq)
+
+    def _check_changes(self, since: int) -> int:
+        changes = self.engine.changes(since, 1_000_000)
+        expected = self.model.changes[since:]
+        assert [(c.seq, c.kind, c.id, c.timestamp) for c in changes] == [
+            (m.seq, m.kind, m.id, m.timestamp) for m in expected
+        ]
+        for change in changes:
+            assert change.uid
+            if change.kind is ChangeKind.INSERT:
+                known = self.model.uids.setdefault(change.id, change.uid)
+                assert known == change.uid
+                if change.id in self.model.events:
+                    assert change.node == self.engine.node
+            else:
+                assert self.model.uids[change.id] == change.uid
+        assert len(set(self.model.uids.values())) == len(self.model.uids)
+        assert self.engine.last_seq() == len(self.model.changes)
+        return len(self.model.changes)
+
+
+EngineMachine.TestCase.settings = settings(stateful_step_count=30)
+TestEngineAgainstModel = EngineMachine.TestCase
+TestEngineAgainstModel.__doc__ = "The engine and the reference model agree on every step."

@@ -45,7 +45,7 @@ def test_reopened_log_keeps_node_and_never_reuses_ids(engine: Engine) -> None:
     """Ids of deleted newest events are not handed out again after a restart."""
     path = engine.store.path
     node = engine.node
-    [first, second] = engine.insert_events([_event(1, "file:///a"), _event(2, "file:///b")])
+    [_, second] = engine.insert_events([_event(1, "file:///a"), _event(2, "file:///b")])
     engine.delete_events([second])
     engine.close()
     with Engine.open(path) as reopened:

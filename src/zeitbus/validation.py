@@ -88,8 +88,13 @@ def check_types(event: Event, what: str = "event") -> None:
     ]
     for subject in event.subjects:
         texts.extend(_subject_texts(subject))
-    # Fast path: one C-level pass over everything; the slow path names the culprit.
-    if not all(type(text) is str for text in texts) or not _clean("".join(texts)):  # type: ignore[arg-type]
+    # Fast path: one C-level pass over everything (join also rejects non-str
+    # items); the slow path names the culprit.
+    try:
+        clean = _clean("".join(texts))  # type: ignore[arg-type]
+    except TypeError:
+        clean = False
+    if not clean:
         _name_bad_text(event, what)
     if event.uid:
         try:

@@ -486,6 +486,8 @@ class _BatchWriter:
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
+        self.stored_keys: dict[tuple[int, int, int, int, int], int] = {}
+        self.stored_uids: dict[bytes, int] = {}
         self.local_node = store._node_id(conn, store.node)
         self._term = store._term_for_write
 
@@ -533,6 +535,40 @@ class _BatchWriter:
                     self.new_terms.add(term)
         self.fresh_uids = store._uids.batch(fresh)
         self.fresh_uids.reverse()
+        self._find_stored(events)
+
+    def _find_stored(self, events: Sequence[Event | None]) -> None:
+        """Look up, in two statements, which of the batch's events may be stored already.
+
+        Only events not newer than everything stored can repeat a dedup key,
+        and only through a URI that is not new; events that carry a uid (imports,
+        sync) are looked up by uid.
+        """
+        conn, max_ts = self.conn, self.store.max_ts
+        probe: list[tuple[int, int]] = []
+        uids: list[tuple[bytes]] = []
+        for event in events:
+            if event is None:
+                continue
+            if event.uid:
+                uids.append((uid_from_str(event.uid),))
+            if event.ts <= max_ts:
+                for subject in event.subjects:
+                    uri = self._lookup(subject.uri)
+                    if uri not in self.new_terms:
+                        probe.append((uri, event.ts))
+        if probe:
+            for uri, ts, interp, manif, actor, event_id in conn.execute(
+                _DEDUP, (json.dumps(probe),)
+            ):
+                self.stored_keys.setdefault((ts, interp, manif, actor, uri), event_id)
+        if uids:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (uid BLOB PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.wanted")
+            conn.executemany("INSERT OR IGNORE INTO temp.wanted (uid) VALUES (?)", uids)
+            self.stored_uids = dict(
+                conn.execute("SELECT e.uid, e.id FROM temp.wanted w JOIN event e ON e.uid = w.uid")
+            )
 
     def _lookup(self, value: str) -> int:
         """The id of a value ``resolve_terms`` saw (falls back to SQL)."""
@@ -551,22 +587,15 @@ class _BatchWriter:
         actor = term(event.actor)
         raw_uid = uid_from_str(event.uid) if event.uid else None
         if raw_uid is not None:
-            existing = self.uids.get(raw_uid)
-            if existing is None:
-                row = conn.execute("SELECT id FROM event WHERE uid = ?", (raw_uid,)).fetchone()
-                existing = None if row is None else int(row[0])
+            existing = self.uids.get(raw_uid) or self.stored_uids.get(raw_uid)
             if existing is not None:
                 return existing, None
-        maybe_stored = timestamp <= self.store.max_ts
-        keys = self.keys
+        keys, stored_keys = self.keys, self.stored_keys
         subject_terms = []
         for subject in event.subjects:
             uri = term(subject.uri)
             key = (timestamp, interpretation, manifestation, actor, uri)
-            existing = keys.get(key)
-            if existing is None and maybe_stored and uri not in self.new_terms:
-                row = conn.execute(_DEDUP, (uri, *key[:4])).fetchone()
-                existing = None if row is None else int(row[0])
+            existing = keys.get(key) or stored_keys.get(key)
             if existing is not None:
                 return existing, None
             subject_terms.append(uri)
@@ -673,28 +702,33 @@ class _BatchWriter:
             )
         )
         effective_origin = origin if current_origin is None else current_origin or None
-        acc = self.acc
-        for key in (
-            (1, uri),
-            (2, actor),
-            (3, origin),
-            (4, interp),
-            (5, mimetype),
-            (6, uri if current_uri is None else current_uri),
-            (7, event_origin),
-            (8, effective_origin),
-        ):
-            if key[1] is None:
-                continue
-            agg = acc.get(key)  # type: ignore[arg-type]
-            if agg is None:
-                acc[key] = [1, ts, event_id, ts, event_id]  # type: ignore[index]
-            else:
-                agg[0] += 1
-                if ts > agg[1] or (ts == agg[1] and event_id < agg[2]):
-                    agg[1], agg[2] = ts, event_id
-                if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
-                    agg[3], agg[4] = ts, event_id
+        fold = self._fold
+        fold(1, uri, ts, event_id)
+        fold(2, actor, ts, event_id)
+        fold(6, uri if current_uri is None else current_uri, ts, event_id)
+        if origin is not None:
+            fold(3, origin, ts, event_id)
+        if interp is not None:
+            fold(4, interp, ts, event_id)
+        if mimetype is not None:
+            fold(5, mimetype, ts, event_id)
+        if event_origin is not None:
+            fold(7, event_origin, ts, event_id)
+        if effective_origin is not None:
+            fold(8, effective_origin, ts, event_id)
+
+    def _fold(self, code: int, value: int, ts: int, event_id: int) -> None:
+        """Fold one row into the batch's statistics for group field ``code``."""
+        key = (code, value)
+        agg = self.acc.get(key)
+        if agg is None:
+            self.acc[key] = [1, ts, event_id, ts, event_id]
+            return
+        agg[0] += 1
+        if ts > agg[1] or (ts == agg[1] and event_id < agg[2]):
+            agg[1], agg[2] = ts, event_id
+        if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
+            agg[3], agg[4] = ts, event_id
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does)."""
@@ -741,11 +775,14 @@ _INSERT_SUBJECT = (
     " manifestation, origin, current_origin, mimetype, text, storage)"
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_DEDUP = (
-    "SELECT s.event_id FROM subject s JOIN event e ON e.id = s.event_id"
-    " WHERE s.uri = ? AND s.timestamp = ? AND e.interpretation = ? AND e.manifestation = ?"
-    " AND e.actor = ? LIMIT 1"
-)
+_DEDUP = """
+SELECT s.uri, s.timestamp, e.interpretation, e.manifestation, e.actor, s.event_id
+FROM json_each(?) j
+JOIN subject s ON s.uri = json_extract(j.value, '$[0]')
+    AND s.timestamp = json_extract(j.value, '$[1]')
+JOIN event e ON e.id = s.event_id
+ORDER BY s.event_id
+"""
 # Zeitgeist: UPDATE event SET subj_id_current = new, subj_origin_current = new_origin
 #   WHERE subj_id_current = old AND interpretation != ? AND timestamp < ts
 # It binds the MoveEvent *URI string* to "interpretation != ?", which compares

@@ -19,12 +19,13 @@ from dataclasses import dataclass
 import pytest
 
 from zeitbus import Engine, Event, InvalidArgument, ResultType, Subject, TimeRange
-from zeitbus.matching import DATA_OBJECT, INFORMATION_ELEMENT
 from zeitbus.model import INT64_MAX
 from zeitbus.ontology import (
     ACCESS_EVENT,
+    DATA_OBJECT,
     EVENT_INTERPRETATION,
     FILE_DATA_OBJECT,
+    INFORMATION_ELEMENT,
     MOVE_EVENT,
     NFO,
     REMOTE_DATA_OBJECT,

@@ -24,7 +24,8 @@ An event matches a template if every field the template sets matches:
 * A subject's text and storage, and the event's id, timestamp and payload are not tested.
 
 Like Zeitgeist, ``nie#InformationElement`` and ``nie#DataObject``, the roots of the
-interpretation and manifestation trees, count as every symbol's ancestor in their tree.
+interpretation and manifestation trees, count as every symbol's ancestor in their tree
+(the ontology registers them as symbols).
 """
 
 from __future__ import annotations
@@ -33,34 +34,6 @@ from collections.abc import Sequence
 
 from zeitbus.model import Event, Subject
 from zeitbus.ontology import ontology
-
-NIE = "http://www.semanticdesktop.org/ontologies/2007/01/19/nie#"
-INFORMATION_ELEMENT = NIE + "InformationElement"
-DATA_OBJECT = NIE + "DataObject"
-
-# Zeitgeist registers the roots of its two symbol trees as symbols; the shipped ontology
-# names them only by their tree ("Interpretation", "Manifestation").
-ROOT_SYMBOLS = {INFORMATION_ELEMENT: "Interpretation", DATA_OBJECT: "Manifestation"}
-_ROOT_OF_TREE = {tree: uri for uri, tree in ROOT_SYMBOLS.items()}
-
-
-def ancestors(symbol: str) -> frozenset[str]:
-    """Every ancestor of ``symbol``, including its tree's root; empty if it is unknown."""
-    onto = ontology()
-    known = onto.symbols.get(symbol)
-    if known is None:
-        return frozenset()
-    root = _ROOT_OF_TREE.get(known.root)
-    return onto.parents(symbol) | ({root} if root else set())
-
-
-def descendants(symbol: str) -> frozenset[str]:
-    """Every descendant of ``symbol`` (a root: its whole tree); empty if it is unknown."""
-    onto = ontology()
-    tree = ROOT_SYMBOLS.get(symbol)
-    if tree is None:
-        return onto.children(symbol)
-    return frozenset(uri for uri, known in onto.symbols.items() if known.root == tree)
 
 
 def _field_matches(value: str, pattern: str, *, symbol: bool = False, prefix: bool = False) -> bool:
@@ -71,7 +44,7 @@ def _field_matches(value: str, pattern: str, *, symbol: bool = False, prefix: bo
         return True
     if not value:
         matched = False
-    elif value == pattern or (symbol and pattern in ancestors(value)):
+    elif value == pattern or (symbol and pattern in ontology().parents(value)):
         matched = True
     else:
         matched = prefix and pattern.endswith("*") and value.startswith(pattern[:-1])

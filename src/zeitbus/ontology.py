@@ -14,6 +14,13 @@ from functools import cache
 from importlib import resources
 
 ZG = "http://www.zeitgeist-project.com/ontologies/2010/01/27/zg#"
+NIE = "http://www.semanticdesktop.org/ontologies/2007/01/19/nie#"
+# Zeitgeist registers the roots of its two trees as symbols too, so that
+# nie#InformationElement expands to every interpretation and nie#DataObject
+# to every manifestation; the shipped table names them only by their tree.
+INFORMATION_ELEMENT = NIE + "InformationElement"
+DATA_OBJECT = NIE + "DataObject"
+ROOT_SYMBOLS = {"Interpretation": INFORMATION_ELEMENT, "Manifestation": DATA_OBJECT}
 NFO = "http://www.semanticdesktop.org/ontologies/2007/03/22/nfo#"
 
 EVENT_INTERPRETATION = ZG + "EventInterpretation"
@@ -106,12 +113,17 @@ class Ontology:
 def ontology() -> Ontology:
     """The ontology shipped with Zeitbus (loaded once)."""
     text = resources.files("zeitbus.data").joinpath("ontology_symbols.tsv").read_text("utf-8")
-    symbols = []
+    symbols = [
+        Symbol(uri.rsplit("#", 1)[1].upper(), uri, tree, ()) for tree, uri in ROOT_SYMBOLS.items()
+    ]
     for line in text.splitlines():
         if not line or line.startswith("#"):
             continue
         root, name, uri, parents, _count = line.split("\t")
-        symbols.append(Symbol(name, uri, root, tuple(p for p in parents.split(",") if p)))
+        # A parent named after the tree ("Interpretation") is that tree's root symbol.
+        symbols.append(
+            Symbol(name, uri, root, tuple(ROOT_SYMBOLS.get(p, p) for p in parents.split(",") if p))
+        )
     return Ontology(symbols)
 
 

@@ -30,8 +30,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from zeitbus.errors import InvalidArgument
-from zeitbus.matching import descendants
 from zeitbus.model import Event, GroupField, StorageState, Subject, TimeRange
+from zeitbus.ontology import ontology
 
 # value -> term id, or None if the value was never stored
 TermLookup = Callable[[str], int | None]
@@ -230,10 +230,7 @@ class TemplateCompiler:
             value = value[1:]
         symbols = [value]
         if not noexpand:
-            # descendants(), not the ontology's children(): Zeitgeist registers the tree
-            # roots nie#InformationElement and nie#DataObject as symbols too, so they
-            # expand to every interpretation and every manifestation.
-            symbols.extend(sorted(descendants(value)))
+            symbols.extend(sorted(ontology().children(value)))
         ids = [self._id_or_minus_one(symbol) for symbol in symbols]
         marks = ",".join("?" * len(ids))
         sql = f"{column} = ?" if len(ids) == 1 else f"{column} IN ({marks})"

@@ -360,13 +360,6 @@ def test_current_uri_after_a_move_survives_the_round_trip(memory: Engine) -> Non
     assert first.subjects[0].current_uri == "file:///b"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG (engine): validation.prepare_imported fills an empty current_origin with origin, "
-        "but after a MoveEvent without origins earlier events have current_origin ''"
-    ),
-)
 def test_empty_current_origin_after_a_move_survives_the_round_trip(memory: Engine) -> None:
     """current_origin "" (set by a MoveEvent without origins) is exported and imported as ""."""
     memory.insert_events([_log(subjects=(Subject(uri="file:///a", origin="file:///"),))])

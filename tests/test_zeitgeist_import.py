@@ -242,7 +242,7 @@ def small_reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SmallR
         # A duplicate gets the stored event's id and stores nothing.
         assert client.insert([events[5]]) == [ids[5]]
         # Deletes come before the moves: deleting a row whose current_origin a
-        # move changed trips Zeitgeist's trigger typo (see the xfail test below).
+        # move changed trips Zeitgeist's trigger typo (see the test below).
         deleted = rng.sample(ids[:240], 12)
         assert client.delete(deleted)[0] > 0
         # MoveEvents (with origins): earlier events of the old URI get the new
@@ -572,13 +572,6 @@ def test_unusable_files_are_rejected_clearly(
         assert engine.find_event_ids() == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: validation.prepare_imported fills an empty current_origin with origin; "
-        "Zeitgeist shows it empty on moved subjects whose new origin is unknown or lost"
-    ),
-)
 @pytest.mark.parametrize("case", ["move-without-origins", "delete-after-move"])
 def test_moved_subject_keeps_an_empty_current_origin(tmp_path: Path, case: str) -> None:
     """A moved subject whose current_origin Zeitgeist shows as "" is imported with ""."""

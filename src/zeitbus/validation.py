@@ -188,8 +188,9 @@ def prepare_imported(event: Event, clock: Clock = now_ms) -> Event:
     """An event restored from an export or another log, kept as it was.
 
     Only what every stored event must have is checked; nothing is filled in
-    but an empty current_uri/current_origin, and the MoveEvent rules are not
-    applied, because a stored event's current_uri may have moved since.
+    but an empty current_uri (and current_origin, unless the subject was
+    moved), and the MoveEvent rules are not applied, because a stored event's
+    current_uri may have moved since.
     """
     check_types(event)
     if not (event.interpretation and event.manifestation and event.actor):
@@ -202,11 +203,17 @@ def prepare_imported(event: Event, clock: Clock = now_ms) -> Event:
     for subject in event.subjects:
         if not subject.uri:
             raise InvalidArgument("Incomplete event: subject without URI")
+        moved = bool(subject.current_uri) and subject.current_uri != subject.uri
+        # A moved subject's current_origin may be empty on purpose (a move
+        # without origins); an unmoved one's empty value means "same as origin".
+        current_origin = subject.current_origin
+        if not moved and not current_origin:
+            current_origin = subject.origin
         subjects.append(
             replace(
                 subject,
                 current_uri=subject.current_uri or subject.uri,
-                current_origin=subject.current_origin or subject.origin,
+                current_origin=current_origin,
             )
         )
     timestamp = clock() if event.timestamp is None else event.timestamp

@@ -268,14 +268,19 @@ def find_command(
         all_templates.insert(0, from_flags)
     start = state.time(since, "--since")
     end = state.time(until, "--until")
-    events = state.engine().find_events(
+    query = (
         TimeRange(start or 0, end or 0),
         all_templates,
         StorageState.parse(storage_state),
         limit,
         ResultType.parse(result_type),
     )
-    print_events(events, as_json=as_json, ids_only=ids_only)
+    engine = state.engine()
+    if ids_only:
+        # Ids straight from the query: no event is loaded, repeats stay as Zeitgeist gives them.
+        click.echo("".join(f"{event_id}\n" for event_id in engine.find_event_ids(*query)), nl=False)
+        return
+    print_events(engine.find_events(*query), as_json=as_json, ids_only=False)
 
 
 # -- get and delete --------------------------------------------------------------

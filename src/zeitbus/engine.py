@@ -257,6 +257,35 @@ class Engine:
             rows = queries.related_rows(conn, self.store, template_ids | allowed)
         return related_uris(rows, template_ids, allowed, num, kind)
 
+    def iter_events(
+        self, time_range: TimeRange | None = None, page_size: int = 1000
+    ) -> Iterator[Event]:
+        """Every event (in ``time_range``), oldest first by (timestamp, id), in pages.
+
+        All pages come from one read snapshot, so the iteration is consistent
+        even while others write (for an in-memory log, writers wait instead).
+        """
+        time_range = _check_range(time_range or TimeRange())
+        if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+            raise InvalidArgument(f"page size must be a positive integer, got {page_size!r}")
+        store = self.store
+        with store.reading() as conn:
+            snapshot = not conn.in_transaction
+            if snapshot:
+                conn.execute("BEGIN")
+            try:
+                keys = queries.page_keys(conn, time_range, None, page_size)
+                while keys:
+                    for event in queries.get_events(store, conn, [key[1] for key in keys]):
+                        if event is not None:
+                            yield event
+                    if len(keys) < page_size:
+                        break
+                    keys = queries.page_keys(conn, time_range, keys[-1], page_size)
+            finally:
+                if snapshot:
+                    conn.execute("COMMIT")
+
     # -- the changes feed ------------------------------------------------------
 
     def changes(self, since: int = 0, limit: int = 1000) -> list[Change]:

@@ -245,47 +245,8 @@ def encode_lines(events: Iterable[Event]) -> bytes:
 def iter_events(
     engine: Engine, *, time_range: TimeRange | None = None, page_size: int = EXPORT_PAGE
 ) -> Iterator[Event]:
-    """Every event (in ``time_range``), oldest first by (timestamp, id), read in pages.
-
-    The pages come from one read transaction, so the export is a consistent
-    snapshot even while others write. The engine has no paging API yet, so
-    this reads the ``event`` table's (timestamp, id) keys itself and lets
-    ``Engine.get_events`` build the events.
-    """
-    if page_size < 1:
-        raise InvalidArgument(f"page size must be positive, got {page_size}")
-    bounds, params = [], []
-    if time_range is not None and time_range.start != 0:
-        bounds.append("timestamp >= ?")
-        params.append(time_range.start)
-    if time_range is not None and time_range.end != 0:
-        bounds.append("timestamp <= ?")
-        params.append(time_range.end)
-    where = "".join(f" AND {bound}" for bound in bounds)
-    first = f"SELECT timestamp, id FROM event WHERE 1{where} ORDER BY timestamp, id LIMIT ?"
-    after = (
-        f"SELECT timestamp, id FROM event WHERE (timestamp, id) > (?, ?){where}"
-        " ORDER BY timestamp, id LIMIT ?"
-    )
-    store = engine.store
-    with store.reading() as conn:
-        # One snapshot for the whole export (an in-memory store shares the
-        # writer's connection and holds the lock instead).
-        snapshot = not store.memory and not conn.in_transaction
-        if snapshot:
-            conn.execute("BEGIN")
-        try:
-            rows = conn.execute(first, (*params, page_size)).fetchall()
-            while rows:
-                for event in engine.get_events([row[1] for row in rows]):
-                    if event is not None:
-                        yield event
-                if len(rows) < page_size:
-                    break
-                rows = conn.execute(after, (*rows[-1], *params, page_size)).fetchall()
-        finally:
-            if snapshot:
-                conn.execute("COMMIT")
+    """Every event (in ``time_range``), oldest first, from one read snapshot."""
+    return engine.iter_events(time_range, page_size)
 
 
 def export_events(

@@ -199,6 +199,20 @@ def _subject(values: dict[int, str], row: tuple[object, ...]) -> Subject:
     )
 
 
+def page_keys(
+    conn: sqlite3.Connection, time_range: TimeRange, after: tuple[int, int] | None, limit: int
+) -> list[tuple[int, int]]:
+    """(timestamp, id) of the next ``limit`` events after ``after``, oldest first."""
+    timed = TemplateCompiler.time_conditions(Where(), time_range, "timestamp")
+    bounds, params = timed.sql, list(timed.params)
+    if after is not None:
+        bounds.append("(timestamp, id) > (?, ?)")
+        params.extend(after)
+    where = " WHERE " + " AND ".join(bounds) if bounds else ""
+    sql = f"SELECT timestamp, id FROM event{where} ORDER BY timestamp, id LIMIT ?"
+    return [(int(ts), int(i)) for ts, i in conn.execute(sql, (*params, limit))]
+
+
 def related_rows(
     conn: sqlite3.Connection, store: SQLiteStore, ids: set[int]
 ) -> list[tuple[int, int, str]]:

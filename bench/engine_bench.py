@@ -329,6 +329,29 @@ CREATE INDEX event_subj_text ON event (subj_text, timestamp, id);
 CREATE INDEX event_subj_storage ON event (subj_storage, timestamp, id);
 """
 
+# GetEvents reads this view (ZEITGEIST.md §4): ids resolved by correlated sub-selects.
+# A TEMP view, so that it also works on a read-only connection to a cached anchor.
+ZEITGEIST_EVENT_VIEW = """
+CREATE TEMP VIEW IF NOT EXISTS event_view AS SELECT
+    event.id, event.timestamp, event.interpretation, event.manifestation, event.actor,
+    (SELECT value FROM payload WHERE payload.id = event.payload) AS payload,
+    (SELECT value FROM uri WHERE uri.id = event.subj_id) AS subj_uri,
+    event.subj_id, event.subj_interpretation, event.subj_manifestation, event.subj_origin,
+    (SELECT value FROM uri WHERE uri.id = event.subj_origin) AS subj_origin_uri,
+    event.subj_mimetype,
+    (SELECT value FROM text WHERE text.id = event.subj_text) AS subj_text,
+    (SELECT value FROM storage WHERE storage.id = event.subj_storage) AS subj_storage,
+    (SELECT state FROM storage WHERE storage.id = event.subj_storage) AS subj_storage_state,
+    event.origin,
+    (SELECT value FROM uri WHERE uri.id = event.origin) AS event_origin_uri,
+    (SELECT value FROM uri WHERE uri.id = event.subj_id_current) AS subj_current_uri,
+    event.subj_id_current, event.subj_text AS subj_text_id, event.subj_storage AS subj_storage_id,
+    (SELECT value FROM actor WHERE actor.id = event.actor) AS actor_uri,
+    event.subj_origin_current,
+    (SELECT value FROM uri WHERE uri.id = event.subj_origin_current) AS subj_origin_current_uri
+FROM event
+"""
+
 _ZG_INSERT = "INSERT INTO event VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
@@ -685,6 +708,7 @@ class Picks:
     subject_origin: str
     text: str
     file_uri: str
+    typical_file_uri: str
     last_ts: int
 
 
@@ -717,6 +741,11 @@ def pick_values(path: Path) -> Picks:
             "SELECT t.value FROM subject s JOIN term t ON t.id = s.uri"
             " WHERE t.value LIKE 'file:%' GROUP BY s.uri ORDER BY count(*) DESC LIMIT 1"
         ).fetchone()[0]
+        typical = conn.execute(
+            "SELECT t.value FROM subject s JOIN term t ON t.id = s.uri"
+            " WHERE t.value LIKE 'file:%' GROUP BY s.uri HAVING count(*) BETWEEN 10 AND 20"
+            " ORDER BY s.uri LIMIT 1"
+        ).fetchone()
         last_ts = top("SELECT max(timestamp) FROM event")
         return Picks(
             actor=value(actor),
@@ -726,6 +755,7 @@ def pick_values(path: Path) -> Picks:
             subject_origin=value(s_origin),
             text=value(text),
             file_uri=str(file_uri),
+            typical_file_uri=str(typical[0]) if typical else str(file_uri),
             last_ts=last_ts,
         )
     finally:
@@ -836,6 +866,17 @@ def engine_queries(engine: Engine, p: Picks, n: int, seed: int) -> list[Query]:
             slow=True,
         )
     )
+    typical_t = Event(subjects=(Subject(uri=p.typical_file_uri),))
+    out.append(
+        Query(
+            "FindRelatedUris, a file with 10-20 events, result: files",
+            "related",
+            lambda: engine.find_related_uris(
+                ALWAYS, [typical_t], [files_t], StorageState.ANY, 10, RelevantResultType.RECENT
+            ),
+            slow=True,
+        )
+    )
     out.append(
         Query(
             "FindRelatedUris, busiest file, last 30 days",
@@ -911,6 +952,7 @@ def zeitgeist_queries(path: Path, p: Picks) -> list[tuple[str, Callable[[], obje
     """Zeitgeist 1.0.4's SQL (db-reader.vala) for part of the query set, as it runs it."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
     conn.execute("PRAGMA cache_size = 24")  # what zeitgeist-daemon's connection uses (§4)
+    conn.execute(ZEITGEIST_EVENT_VIEW)
     lookup = {
         table: dict(conn.execute(f"SELECT value, id FROM {table}").fetchall())
         for table in ("actor", "mimetype", "interpretation")
@@ -919,7 +961,8 @@ def zeitgeist_queries(path: Path, p: Picks) -> list[tuple[str, Callable[[], obje
 
     def step(sql: str, params: Sequence[object] = (), limit: int = 50) -> list[int]:
         ids: list[int] = []
-        for (event_id,) in conn.execute(sql, params):
+        for row in conn.execute(sql, params):
+            event_id = row[0]
             if not ids or ids[-1] != event_id:
                 ids.append(event_id)
                 if len(ids) == limit:
@@ -930,15 +973,24 @@ def zeitgeist_queries(path: Path, p: Picks) -> list[tuple[str, Callable[[], obje
         sql = f"SELECT id FROM event WHERE {where} ORDER BY timestamp DESC"
         return lambda: step(sql, params)
 
-    def grouped(column: str, popular: bool) -> Callable[[], object]:
+    def grouped(
+        column: str, popular: bool, where: str = always, params: Sequence[object] = ()
+    ) -> Callable[[], object]:
+        """group_and_sort(): a NATURAL JOIN form, or a plain GROUP BY for filtered recency."""
         count = f", COUNT({column}) AS num_events" if popular else ""
         order = "num_events DESC, " if popular else ""
-        sql = (
-            f"SELECT id FROM event NATURAL JOIN (SELECT {column}, max(timestamp) AS timestamp"
-            f"{count} FROM event WHERE {always} GROUP BY {column}) GROUP BY {column}"
-            f" ORDER BY {order}timestamp DESC"
-        )
-        return lambda: step(sql)
+        if popular or where.startswith("timestamp"):
+            sql = (
+                f"SELECT id FROM event NATURAL JOIN (SELECT {column}, max(timestamp) AS timestamp"
+                f"{count} FROM event WHERE {where} GROUP BY {column}) GROUP BY {column}"
+                f" ORDER BY {order}timestamp DESC"
+            )
+        else:
+            sql = (
+                f"SELECT id, max(timestamp) AS timestamp FROM event WHERE {where}"
+                f" AND {column} IS NOT NULL GROUP BY {column} ORDER BY timestamp DESC"
+            )
+        return lambda: step(sql, params)
 
     document = [NFO + "Document"] + [
         NFO + x
@@ -958,35 +1010,53 @@ def zeitgeist_queries(path: Path, p: Picks) -> list[tuple[str, Callable[[], obje
     )
     prefix = DOCUMENTS_PREFIX[:-1]
     bound = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+    actor_where = f"({always} AND actor = {lookup['actor'].get(p.actor, -1)})"
+    pdf = lookup["mimetype"].get("application/pdf", -1)
+    in_range = "SELECT id FROM uri WHERE (value >= ? AND value < ?)"
+    prefix_where = f"({always} AND subj_id IN ({in_range}))"
+    month = f"timestamp >= {p.last_ts - 30 * 86_400_000} AND timestamp <= {p.last_ts}"
+    rng = random.Random("zg-get")
+    n = int(conn.execute("SELECT max(id) FROM event").fetchone()[0])
+
+    def get(k: int) -> Callable[[], object]:
+        def run() -> object:
+            ids = ",".join(str(i) for i in rng.sample(range(1, n + 1), k))
+            return conn.execute(f"SELECT * FROM event_view WHERE id IN ({ids})").fetchall()
+
+        return run
+
     return [
+        ("GetEvents 100 random ids", get(100)),
+        ("GetEvents 1000 random ids", get(1000)),
         ("50 most recent, no template", recent(always)),
-        (
-            "50 most recent, actor",
-            recent(f"({always} AND actor = {lookup['actor'].get(p.actor, -1)})"),
-        ),
-        (
-            "50 most recent, subject mimetype",
-            recent(
-                f"({always} AND subj_mimetype = {lookup['mimetype'].get('application/pdf', -1)})"
-            ),
-        ),
+        ("50 most recent, actor", recent(actor_where)),
+        ("50 most recent, subject mimetype", recent(f"({always} AND subj_mimetype = {pdf})")),
         ("50 most recent, subject interpretation (Document+8)", recent(f"({doc_ids})")),
         (
             "50 most recent, subject uri",
             recent(f"({always} AND subj_id = (SELECT id FROM uri WHERE value = ?))", (p.uri,)),
         ),
-        (
-            "50 most recent, subject uri Documents/*",
-            recent(
-                f"({always} AND subj_id IN (SELECT id FROM uri WHERE (value >= ? AND value < ?)))",
-                (prefix, bound),
-            ),
-        ),
+        ("50 most recent, subject uri Documents/*", recent(prefix_where, (prefix, bound))),
         ("MOST_RECENT_SUBJECTS, num 50", grouped("subj_id", False)),
         ("MOST_POPULAR_SUBJECTS, num 50", grouped("subj_id", True)),
         ("MOST_POPULAR_ACTOR, num 50", grouped("actor", True)),
         ("MOST_POPULAR_MIMETYPE, num 50", grouped("subj_mimetype", True)),
         ("MOST_RECENT_ORIGIN, num 50", grouped("subj_origin", False)),
+        ("MOST_POPULAR_SUBJECTS, actor, num 50", grouped("subj_id", True, actor_where)),
+        (
+            "MOST_RECENT_SUBJECTS, Document+8, num 50",
+            grouped("subj_id", False, f"({always} AND ({doc_ids}))"),
+        ),
+        (
+            "MOST_RECENT_SUBJECTS, Documents/*, num 50",
+            grouped("subj_id", False, prefix_where, (prefix, bound)),
+        ),
+        (
+            "MOST_POPULAR_ACTOR, mimetype pdf, num 50",
+            grouped("actor", True, f"({always} AND subj_mimetype = {pdf})"),
+        ),
+        ("MOST_POPULAR_MIMETYPE, last 30 days, num 50", grouped("subj_mimetype", True, month)),
+        ("MOST_POPULAR_SUBJECTS, last 30 days, num 50", grouped("subj_id", True, month)),
         (
             "all ids",
             lambda: step(f"SELECT id FROM event WHERE {always} ORDER BY timestamp DESC", (), 0),
@@ -997,33 +1067,64 @@ def zeitgeist_queries(path: Path, p: Picks) -> list[tuple[str, Callable[[], obje
 # -- deletes ---------------------------------------------------------------------------
 
 
+def raw_delete(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """The floor for a delete: the rows go and tombstones are written, nothing else."""
+    marks = json.dumps(sorted(ids))
+    conn.execute("BEGIN IMMEDIATE")
+    found = conn.execute(
+        "SELECT id, uid, timestamp FROM event WHERE id IN (SELECT value FROM json_each(?))",
+        (marks,),
+    ).fetchall()
+    conn.execute("DELETE FROM subject WHERE event_id IN (SELECT value FROM json_each(?))", (marks,))
+    conn.execute("DELETE FROM event WHERE id IN (SELECT value FROM json_each(?))", (marks,))
+    conn.executemany("INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)", found)
+    conn.execute("COMMIT")
+
+
 def bench_deletes(
     base: Path, work: Path, n: int, seed: int, plan: Sequence[tuple[int, int]]
 ) -> dict[str, dict[str, object]]:
-    """DeleteEvents of random existing ids in batches, on a copy of the log."""
-    path = work / "delete.sqlite"
+    """DeleteEvents of random existing ids in batches, next to a raw delete of the same rows.
+
+    Engine and raw run on two copies of the log, alternating call by call.
+    """
+    path, raw_path = work / "delete.sqlite", work / "delete-raw.sqlite"
     copy_db(base, path)
+    copy_db(base, raw_path)
     rng = random.Random(f"delete-{seed}")
     total = sum(size * calls for size, calls in plan)
     pool = rng.sample(range(1, n + 1), total)
     out: dict[str, dict[str, object]] = {}
     engine = Engine.open(path)
+    raw = connect_like_engine(raw_path)
     try:
         engine.find_event_ids(ALWAYS, [], 2, 50, 0)  # open the reader, warm the cache
         taken = 0
         for size, calls in plan:
-            samples = []
-            for _ in range(calls):
+            samples: list[float] = []
+            raw_samples: list[float] = []
+            for call in range(calls):
                 ids = pool[taken : taken + size]
                 taken += size
-                t0 = time.perf_counter()
-                engine.delete_events(ids)
-                samples.append(time.perf_counter() - t0)
-            timing = Timing(samples, size)
-            out[str(size)] = timing.as_json() | {"events_per_s_total": size * calls / sum(samples)}
+                runs: list[tuple[Callable[[], object], list[float]]] = [
+                    (partial(engine.delete_events, ids), samples),
+                    (partial(raw_delete, raw, ids), raw_samples),
+                ]
+                for run, times in runs if call % 2 == 0 else reversed(runs):
+                    t0 = time.perf_counter()
+                    run()
+                    times.append(time.perf_counter() - t0)
+            timing, raw_timing = Timing(samples, size), Timing(raw_samples, size)
+            out[str(size)] = timing.as_json() | {
+                "events_per_s_total": size * calls / sum(samples),
+                "raw": raw_timing.as_json(),
+                "ratio": raw_timing.median / timing.median,
+            }
     finally:
         engine.close()
+        raw.close()
     remove_db(path)
+    remove_db(raw_path)
     return out
 
 
@@ -1330,7 +1431,10 @@ def print_report(
     )
 
     report()
-    report("DELETES (random existing ids, one DeleteEvents call per batch)")
+    report(
+        "DELETES (random existing ids, one DeleteEvents call per batch; raw: plain DELETE of the"
+        " rows + tombstones on a copy, alternating)"
+    )
     deletes = results["deletes"]
     assert isinstance(deletes, dict)
     rows = []
@@ -1338,6 +1442,7 @@ def print_report(
         ok = d["rate_per_s"] >= 1000 if size != "1" else None
         if ok is not None:
             checks[f"delete batch {size} >= 1000 events/s"] = ok
+        raw_d = d.get("raw", {})
         rows.append(
             [
                 f"batch {size}",
@@ -1345,11 +1450,28 @@ def print_report(
                 f"{d['median_ms']:.1f}",
                 f"{d['p95_ms']:.1f}",
                 f"{d['rate_per_s']:,.0f}",
+                f"{raw_d.get('median_ms', 0):.1f}",
+                f"{raw_d.get('rate_per_s', 0):,.0f}",
+                f"{d.get('ratio', 0):.2f}",
                 ">= 1000" if ok is not None else "-",
                 verdict(ok) if ok is not None else "-",
             ]
         )
-    report.table(["delete", "calls", "ms p50", "ms p95", "events/s (p50)", "target", ""], rows)
+    report.table(
+        [
+            "delete",
+            "calls",
+            "ms p50",
+            "ms p95",
+            "events/s (p50)",
+            "raw ms p50",
+            "raw events/s",
+            "engine/raw",
+            "target",
+            "",
+        ],
+        rows,
+    )
 
     report()
     report("DISK (checkpointed, WAL truncated)")

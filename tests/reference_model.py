@@ -181,6 +181,8 @@ class ReferenceLog:
         self.changes: list[ModelChange] = []
         self.uids: dict[int, str] = {}
         self.moved_rows = 0  # rows a MoveEvent rewrote so far (for test statistics)
+        # storage medium -> its known availability (0 or 1); absent = NULL (unknown)
+        self.storage_states: dict[str, int] = {}
 
     # -- writes --------------------------------------------------------------
 
@@ -293,9 +295,11 @@ class ReferenceLog:
             raise InvalidArgument(f"Unknown storage state '{storage_state}'")
         spec = result_spec(result_type)
         match = self.matcher(templates)
-        # No storage medium ever gets a known state here, so the NotAvailable
-        # and Available filters, "state = ? OR state IS NULL", keep every row.
-        rows = [r for r in self.rows() if in_range(time_range, r.ts) and match(r)]
+        rows = [
+            r
+            for r in self.rows()
+            if in_range(time_range, r.ts) and self._storage_ok(r, storage_state) and match(r)
+        ]
         if spec.group is None:
             ordered = sorted(rows, key=lambda r: (r.ts, r.id), reverse=not spec.ascending)
             return collapse([r.id for r in ordered], num_events)
@@ -313,6 +317,14 @@ class ReferenceLog:
             picked.append((len(members) if spec.popular else 0, end.ts, end.id))
         picked.sort(reverse=not spec.ascending)
         return collapse([event_id for _, _, event_id in picked], num_events)
+
+    def _storage_ok(self, row: Row, storage_state: int) -> bool:
+        """Zeitgeist's "(subj_storage_state = ? OR subj_storage_state IS NULL)" for 0 and 1."""
+        if storage_state == 2:
+            return True
+        storage = STORAGE(row)
+        state = None if storage is None else self.storage_states.get(storage)
+        return state is None or state == storage_state
 
     # -- templates -------------------------------------------------------------
 

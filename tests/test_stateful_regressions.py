@@ -33,11 +33,13 @@ ORDER BY value
 """
 
 
-def orphan_terms(engine: Engine) -> list[str]:
+def orphan_terms(engine: Engine, conn: sqlite3.Connection | None = None) -> list[str]:
     """Terms no event, subject or storage row refers to, read from the file itself."""
-    with sqlite3.connect(f"file:{engine.store.path}?mode=ro", uri=True) as conn:
-        rows = conn.execute(_ORPHAN_TERMS).fetchall()
-    conn.close()
+    if conn is not None:
+        return [str(value) for (value,) in conn.execute(_ORPHAN_TERMS)]
+    with sqlite3.connect(f"file:{engine.store.path}?mode=ro", uri=True) as own:
+        rows = own.execute(_ORPHAN_TERMS).fetchall()
+    own.close()
     return [str(value) for (value,) in rows]
 
 

@@ -69,20 +69,74 @@ class Where:
     params: list[object] = field(default_factory=list)
     uses_subject: bool = False
     uses_event: bool = False
+    # True if some condition is an equality that a (column, timestamp) index on
+    # ``subject`` serves in time order.
+    seek_subject: bool = False
+    # Subject conditions of the form "A or B" kept apart, so that a planner can
+    # turn them into two index-ordered arms (see ``expand``).
+    forks: list[tuple[tuple[str, list[object]], tuple[str, list[object]]]] = field(
+        default_factory=list
+    )
+    # Per condition: does it read ``s`` (else ``e`` or nothing), and how many
+    # parameters it takes; lets a planner split conditions by table.
+    on_subject: list[bool] = field(default_factory=list)
+    arity: list[int] = field(default_factory=list)
 
-    def add(self, sql: str, *params: object, subject: bool = False) -> None:
+    def add(self, sql: str, *params: object, subject: bool = False, seek: bool = False) -> None:
         """Append one condition (ANDed with the others) on ``s`` or on ``e``."""
         self.sql.append(sql)
         self.params.extend(params)
+        self.on_subject.append(subject)
+        self.arity.append(len(params))
         if subject:
             self.uses_subject = True
         else:
             self.uses_event = True
+        self.seek_subject |= seek
+
+    def copy(self) -> Where:
+        """An independent copy."""
+        return Where(
+            list(self.sql),
+            list(self.params),
+            self.uses_subject,
+            self.uses_event,
+            self.seek_subject,
+            list(self.forks),
+            list(self.on_subject),
+            list(self.arity),
+        )
+
+    def conditions(self) -> list[tuple[str, list[object], bool]]:
+        """Each condition with its own parameters and whether it reads ``s``."""
+        out = []
+        cursor = 0
+        for sql, count, subject in zip(self.sql, self.arity, self.on_subject, strict=True):
+            out.append((sql, self.params[cursor : cursor + count], subject))
+            cursor += count
+        return out
+
+    def add_all(self, other: Where) -> None:
+        """Append every condition of ``other`` (ANDed)."""
+        for sql, params, subject in other.conditions():
+            self.add(sql, *params, subject=subject)
+        self.seek_subject |= other.seek_subject
+
+    def expand(self) -> list[Where]:
+        """One Where per choice of a branch in every fork (each branch is seekable)."""
+        arms = [self.copy()]
+        for branches in self.forks:
+            arms = [_with(arm, sql, params) for arm in arms for sql, params in branches]
+        for arm in arms:
+            arm.forks = []
+        return arms
 
     def extend(self, other: Where, operator: str) -> None:
         """Append all of ``other``'s conditions as one, joined by ``operator``."""
         self.sql.append(other.joined(operator))
         self.params.extend(other.params)
+        self.on_subject.append(other.uses_subject)
+        self.arity.append(len(other.params))
         self.uses_subject |= other.uses_subject
         self.uses_event |= other.uses_event
 
@@ -91,6 +145,12 @@ class Where:
         if len(self.sql) == 1:
             return self.sql[0]
         return "(" + f" {operator} ".join(self.sql) + ")"
+
+
+def _with(where: Where, sql: str, params: list[object]) -> Where:
+    out = where.copy()
+    out.add(sql, *params, subject=True, seek=True)
+    return out
 
 
 def right_boundary(prefix: str) -> str:
@@ -125,9 +185,34 @@ def _split_negation(value: str) -> tuple[str, bool]:
 class TemplateCompiler:
     """Compiles time ranges, storage states and templates to one WHERE."""
 
-    def __init__(self, lookup: TermLookup, unavailable_storages: Callable[[int], list[int]]):
+    def __init__(
+        self,
+        lookup: TermLookup,
+        unavailable_storages: Callable[[int], list[int]],
+        *,
+        forks: bool = False,
+    ):
         self._lookup = lookup
         self._unavailable = unavailable_storages
+        self._forks = forks
+
+    def arms(self, templates: Sequence[Event], storage_state: StorageState) -> list[Where]:
+        """The find as ORed arms (ANDed conditions each), for a merging planner.
+
+        One arm per template that sets something, times the branches of its
+        forks; the storage condition is in every arm. Needs ``forks=True``.
+        """
+        base = self.where((), storage_state)
+        arms = []
+        for template in templates:
+            conditions = self.template(template)
+            if not (conditions.sql or conditions.forks):
+                continue  # an empty template adds no condition (upstream quirk)
+            for arm in conditions.expand():
+                merged = base.copy()
+                merged.add_all(arm)
+                arms.append(merged)
+        return arms or [base]
 
     def where(self, templates: Sequence[Event], storage_state: StorageState) -> Where:
         """The conditions of a find but its time range (see ``time_conditions``)."""
@@ -151,13 +236,13 @@ class TemplateCompiler:
     @staticmethod
     def time_conditions(where: Where, time_range: TimeRange, column: str) -> Where:
         """``where`` plus the time range on ``column`` (0 bounds are open)."""
-        out = Where(list(where.sql), list(where.params), where.uses_subject, where.uses_event)
+        out = where.copy()
+        on_subject = column.startswith("s.")
         if time_range.start != 0:
-            out.sql.append(f"{column} >= ?")
-            out.params.append(time_range.start)
+            out.add(f"{column} >= ?", time_range.start, subject=on_subject)
         if time_range.end != 0:
-            out.sql.append(f"{column} <= ?")
-            out.params.append(time_range.end)
+            out.add(f"{column} <= ?", time_range.end, subject=on_subject)
+        out.uses_subject, out.uses_event = where.uses_subject, where.uses_event
         return out
 
     def template(self, template: Event) -> Where:
@@ -198,7 +283,7 @@ class TemplateCompiler:
         if subject.text:
             # "!", "+" and "*" are ordinary characters in a text template.
             sql, params = self._equals_uri("s.text", subject.text)
-            where.add(sql, *params, subject=True)
+            where.add(sql, *params, subject=True, seek=bool(params))
         if subject.current_uri:
             self._uri(
                 where,
@@ -248,7 +333,8 @@ class TemplateCompiler:
             self._prefix(where, column, value, negated, subject=subject)
         else:
             op = "!=" if negated else "="
-            where.add(f"{column} {op} ?", self._id_or_minus_one(value), subject=subject)
+            seek = subject and not negated
+            where.add(f"{column} {op} ?", self._id_or_minus_one(value), subject=subject, seek=seek)
 
     def _equals_uri(self, column: str, value: str) -> tuple[str, list[object]]:
         """Text and storage: exact match only, compared by subquery upstream."""
@@ -286,9 +372,16 @@ class TemplateCompiler:
             where.add(f"({_USED_AS_URI} AND {column} != ?)", *[term] * 6, subject=subject)
         elif stored:
             own, base = stored
-            where.add(f"({own} = ? OR ({own} IS NULL AND {base} = ?))", term, term, subject=subject)
+            if self._forks:
+                where.forks.append(
+                    ((f"{own} = ?", [term]), (f"{own} IS NULL AND {base} = ?", [term]))
+                )
+            else:
+                where.add(
+                    f"({own} = ? OR ({own} IS NULL AND {base} = ?))", term, term, subject=subject
+                )
         else:
-            where.add(f"{column} = ?", term, subject=subject)
+            where.add(f"{column} = ?", term, subject=subject, seek=subject)
 
     def _prefix(
         self,

@@ -32,6 +32,16 @@ from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 _FETCH = 2000
 
 
+def _compiler(
+    store: SQLiteStore, conn: sqlite3.Connection, *, forks: bool = False
+) -> TemplateCompiler:
+    return TemplateCompiler(
+        lambda value: store.lookup_term(conn, value),
+        lambda state: store.unavailable_storages(conn, state),
+        forks=forks,
+    )
+
+
 def compile_where(
     store: SQLiteStore,
     conn: sqlite3.Connection,
@@ -39,11 +49,7 @@ def compile_where(
     storage_state: StorageState,
 ) -> Where:
     """The WHERE of a find, with terms resolved on ``conn``."""
-    compiler = TemplateCompiler(
-        lambda value: store.lookup_term(conn, value),
-        lambda state: store.unavailable_storages(conn, state),
-    )
-    return compiler.where(templates, storage_state)
+    return _compiler(store, conn).where(templates, storage_state)
 
 
 def find_event_ids(
@@ -56,13 +62,20 @@ def find_event_ids(
     result_type: ResultType,
 ) -> list[int]:
     """Zeitgeist's FindEventIds; ``num_events`` 0 means no limit."""
-    where = compile_where(store, conn, templates, storage_state)
-    sql, params, exact_limit = _select(where, time_range, result_type, num_events)
+    if result_type.group is None:
+        arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
+        sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
+    else:
+        where = compile_where(store, conn, templates, storage_state)
+        sql, params, exact_limit = _select_groups(where, time_range, result_type)
     cursor = conn.execute(sql, params)
     ids: list[int] = []
     last = None
+    # Small first page: a "50 most recent" answer is usually in the first rows,
+    # and every row fetched is a row SQLite had to find.
+    size = num_events + 16 if num_events else _FETCH
     while True:
-        rows = cursor.fetchmany(_FETCH)
+        rows = cursor.fetchmany(size)
         if not rows:
             break
         for (event_id,) in rows:
@@ -76,27 +89,71 @@ def find_event_ids(
                     return ids
         if exact_limit:
             break
+        size = min(size * 2, _FETCH)
     return ids
 
 
-def _select(
-    where: Where, time_range: TimeRange, result_type: ResultType, num_events: int
+def _select_events(
+    arms: list[Where], time_range: TimeRange, result_type: ResultType, num_events: int
 ) -> tuple[str, list[object], bool]:
-    """SQL, parameters, and whether the SQL's LIMIT is already exact."""
-    group = result_type.group
+    """Plain result types: each arm in time order, merged by SQLite.
+
+    An arm with an equality a subject index serves reads ``subject`` in that
+    index's time order; any other arm walks ``event`` in time order (by its
+    actor or origin index, or by timestamp) and tests subject conditions with
+    EXISTS, which finds the newest matches of common values at once. Several
+    arms become one UNION ALL whose ORDER BY SQLite runs as a merge of the
+    arms, so no arm is sorted in full.
+    """
     direction = "ASC" if result_type.ascending else "DESC"
-    if group is None:
-        if not where.uses_subject:
-            conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
-            sql = "SELECT e.id FROM event e" + _where_sql(conds)
-            sql += f" ORDER BY e.timestamp {direction}, e.id {direction}"
-            if num_events:
-                sql += f" LIMIT {int(num_events)}"
-            return sql, conds.params, bool(num_events)
-        conds = TemplateCompiler.time_conditions(where, time_range, "s.timestamp")
-        sql = "SELECT s.event_id FROM " + _from(conds, subject=True) + _where_sql(conds)
-        sql += f" ORDER BY s.timestamp {direction}, s.event_id {direction}"
-        return sql, conds.params, False
+    selects: list[str] = []
+    params: list[object] = []
+    one_row_per_event = True
+    for arm in arms:
+        if arm.seek_subject:
+            one_row_per_event = False
+            conds = TemplateCompiler.time_conditions(arm, time_range, "s.timestamp")
+            selects.append(
+                "SELECT s.event_id AS id, s.timestamp AS ts FROM "
+                + _from(conds, subject=True)
+                + _where_sql(conds)
+            )
+            params += conds.params
+            continue
+        event_part, subject_part = _split_by_table(arm)
+        conds = TemplateCompiler.time_conditions(event_part, time_range, "e.timestamp")
+        if subject_part.sql:
+            conds.add(
+                "EXISTS (SELECT 1 FROM subject s WHERE s.event_id = e.id AND "
+                + " AND ".join(subject_part.sql)
+                + ")",
+                *subject_part.params,
+            )
+        selects.append("SELECT e.id AS id, e.timestamp AS ts FROM event e" + _where_sql(conds))
+        params += conds.params
+    sql = " UNION ALL ".join(selects) + f" ORDER BY ts {direction}, id {direction}"
+    # One row per event (no subject rows read) and one arm: LIMIT is exact.
+    exact = one_row_per_event and len(arms) == 1 and bool(num_events)
+    if exact:
+        sql += f" LIMIT {int(num_events)}"
+    return f"SELECT id FROM ({sql})", params, exact
+
+
+def _split_by_table(arm: Where) -> tuple[Where, Where]:
+    """An arm's conditions on ``event`` and those on ``subject``, apart."""
+    event_part, subject_part = Where(), Where()
+    for sql, params, on_subject in arm.conditions():
+        (subject_part if on_subject else event_part).add(sql, *params, subject=on_subject)
+    return event_part, subject_part
+
+
+def _select_groups(
+    where: Where, time_range: TimeRange, result_type: ResultType
+) -> tuple[str, list[object], bool]:
+    """Grouped result types: the statistics table, or one GROUP BY over the rows."""
+    group = result_type.group
+    assert group is not None
+    direction = "ASC" if result_type.ascending else "DESC"
     if not where.sql and _unbounded(time_range):
         # No condition at all: read the pre-aggregated groups (store/stats.py).
         code = stats.FIELDS[group][0]
@@ -112,7 +169,7 @@ def _select(
     ts = "s.timestamp" if on_subject else "e.timestamp"
     event_id = "s.event_id" if on_subject else "e.id"
     conds = TemplateCompiler.time_conditions(where, time_range, ts)
-    conds.sql.append(f"{key} IS NOT NULL")
+    conds.add(f"{key} IS NOT NULL", subject="s." in key)
     if not on_subject or key.startswith("e."):
         conds.uses_event = True
     aggregate = "min" if result_type.uses_oldest else "max"

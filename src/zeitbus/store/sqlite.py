@@ -124,6 +124,7 @@ class SQLiteStore:
         self._uids = UidGenerator()
         self._since_analyze = 0
         self._pending_terms: dict[str, int] = {}
+        self._dropped_terms: dict[int, str] = {}
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
         with translate_errors():
@@ -177,16 +178,23 @@ class SQLiteStore:
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             self._pending_terms, self._pending_storages = {}, set()
+            self._dropped_terms = {}
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 self._pending_terms, self._pending_storages = {}, set()
+                if self._dropped_terms:
+                    self.terms.generation += 1
                 raise
             for value, term in self._pending_terms.items():
-                self.terms.remember(value, term)
+                if term not in self._dropped_terms:
+                    self.terms.remember(value, term)
             self._storages |= self._pending_storages
+            if self._dropped_terms:
+                self.terms.forget(self._dropped_terms)
+                self.terms.generation += 1
             self._pending_terms, self._pending_storages = {}, set()
 
     def vacuum(self) -> None:
@@ -333,6 +341,9 @@ class SQLiteStore:
                 if event_out is not None:
                     stored.append(event_out)
             writer.flush()
+            if writer.deduplicated and writer.new_terms:
+                # A duplicate's new strings (a new text, say) are used by nothing.
+                self.drop_orphans(conn, writer.new_terms)
             if stored:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,))
         self.last_id = writer.last_id
@@ -354,7 +365,6 @@ class SQLiteStore:
         if not wanted:
             return None
         found: list[tuple[int, int, bytes]] = []
-        dropped: dict[int, str] = {}
         with self.writing() as conn:
             for start in range(0, len(wanted), _CHUNK):
                 chunk = _json_ids(wanted[start : start + _CHUNK])
@@ -389,15 +399,7 @@ class SQLiteStore:
                     (event_id, uid, timestamp),
                 ).lastrowid
                 first_seq = first_seq or seq
-            self.terms.generation += 1
-            dropped = dict(conn.execute(_ORPHANS).fetchall())
-            if dropped:
-                conn.execute(
-                    "DELETE FROM term WHERE id IN (SELECT value FROM json_each(?))",
-                    (_json_ids(list(dropped)),),
-                )
-        self.terms.forget(dropped)
-        self.terms.generation += 1
+            self.drop_orphans(conn, None)
         assert first_seq is not None
         changes = tuple(
             Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
@@ -405,6 +407,30 @@ class SQLiteStore:
         )
         timestamps = [r[1] for r in found]
         return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
+
+    def drop_orphans(self, conn: sqlite3.Connection, candidates: set[int] | None) -> None:
+        """Delete the terms among ``candidates`` (or ``temp.candidate``) no row uses.
+
+        Inside the writer's transaction; the caches forget them at commit.
+        Every column that holds terms has an index led by it, so each check is
+        an index probe; storage terms stay, the storage table holds them.
+        """
+        if candidates is not None:
+            conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
+            conn.execute("DELETE FROM temp.candidate")
+            conn.executemany(
+                "INSERT OR IGNORE INTO temp.candidate (id) VALUES (?)", [(c,) for c in candidates]
+            )
+        # Bump first: a reader that looks a term up while it is being dropped
+        # must not cache the answer (see _TermCache).
+        self.terms.generation += 1
+        dropped = dict(conn.execute(_ORPHANS).fetchall())
+        if dropped:
+            conn.execute(
+                "DELETE FROM term WHERE id IN (SELECT value FROM json_each(?))",
+                (_json_ids(list(dropped)),),
+            )
+            self._dropped_terms.update(dropped)
 
     # -- feed and cursors ------------------------------------------------------
 
@@ -488,6 +514,7 @@ class _BatchWriter:
         self.fresh_uids: list[bytes] = []
         self.stored_keys: dict[tuple[int, int, int, int, int], int] = {}
         self.stored_uids: dict[bytes, int] = {}
+        self.deduplicated = False
         self.local_node = store._node_id(conn, store.node)
         self._term = store._term_for_write
 
@@ -589,6 +616,7 @@ class _BatchWriter:
         if raw_uid is not None:
             existing = self.uids.get(raw_uid) or self.stored_uids.get(raw_uid)
             if existing is not None:
+                self.deduplicated = True
                 return existing, None
         keys, stored_keys = self.keys, self.stored_keys
         subject_terms = []
@@ -597,6 +625,7 @@ class _BatchWriter:
             key = (timestamp, interpretation, manifestation, actor, uri)
             existing = keys.get(key) or stored_keys.get(key)
             if existing is not None:
+                self.deduplicated = True
                 return existing, None
             subject_terms.append(uri)
         if self.keep_ids and event.id:
@@ -731,26 +760,40 @@ class _BatchWriter:
             agg[3], agg[4] = ts, event_id
 
     def _apply_move(self, event: Event) -> None:
-        """Point earlier rows at a moved subject's new location (as Zeitgeist does)."""
+        """Point earlier rows at a moved subject's new location (as Zeitgeist does).
+
+        The group statistics follow incrementally: the moved rows leave their
+        current_uri and current_origin groups and join the new ones; strings
+        no row refers to any more are dropped.
+        """
+        conn = self.conn
         for subject in event.subjects:
-            old = self._term(self.conn, subject.uri)
-            new = self._term(self.conn, subject.current_uri)
+            old = self._term(conn, subject.uri)
+            new = self._term(conn, subject.current_uri)
             new_origin = (
-                self._term(self.conn, subject.current_origin) if subject.current_origin else None
+                self._term(conn, subject.current_origin) if subject.current_origin else None
             )
-            params = {
-                "new": new,
-                "new_origin": new_origin,
-                "old": old,
-                "ts": event.ts,
-            }
-            # The rows about to move leave their current_origin groups.
-            origins = {
-                row[0] for row in self.conn.execute(_MOVED_ORIGINS, params) if row[0] is not None
-            }
-            self.conn.execute(_MOVE, params)
-            stats.recompute(self.conn, 6, {old, new})
-            stats.recompute(self.conn, 8, origins | ({new_origin} if new_origin else set()))
+            params = {"new": new, "new_origin": new_origin, "old": old, "ts": event.ts}
+            moved = conn.execute(_MOVED, params).fetchall()
+            if not moved:
+                continue
+            conn.execute(_MOVE, params)
+            leaving: dict[tuple[int, int], int] = {}
+            joining: dict[tuple[int, int], stats.Aggregate] = {}
+            replaced: set[int] = set()
+            for event_id, ts, current_uri, current_origin in moved:
+                leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
+                stats.add_row(joining, (6, new), ts, event_id)
+                replaced.add(current_uri)
+                if current_origin is not None:
+                    leaving[(8, current_origin)] = leaving.get((8, current_origin), 0) + 1
+                    replaced.add(current_origin)
+                if new_origin is not None:
+                    stats.add_row(joining, (8, new_origin), ts, event_id)
+            stats.subtract(conn, leaving)
+            stats.merge(conn, joining)
+            stats.repair(conn, leaving.keys(), {row[0] for row in moved})
+            self.store.drop_orphans(conn, replaced)
 
     def flush(self) -> None:
         if self.event_rows:
@@ -804,8 +847,9 @@ UPDATE subject SET
 WHERE """
     + _MOVED_ROWS
 )
-_MOVED_ORIGINS = (
-    "SELECT DISTINCT NULLIF(COALESCE(current_origin, origin), 0) FROM subject WHERE" + _MOVED_ROWS
+_MOVED = (
+    "SELECT event_id, timestamp, COALESCE(current_uri, uri),"
+    " NULLIF(COALESCE(current_origin, origin), 0) FROM subject WHERE" + _MOVED_ROWS
 )
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)

@@ -11,9 +11,9 @@ unfiltered grouped query then reads one row per group.
 
 The table is maintained in the same transaction as the rows it describes:
 inserts add their batch's aggregates with one upsert per distinct key;
-deletes subtract counts and recompute a representative only when it was
-deleted (two index probes); a MoveEvent recomputes the current_uri and
-current_origin groups it touched.
+deletes subtract counts and re-pick a representative only when it was
+deleted (a few index probes); a MoveEvent moves its rows' counts from their
+old current_uri and current_origin groups to the new ones the same way.
 """
 
 from __future__ import annotations
@@ -35,14 +35,13 @@ FIELDS: dict[GroupField, tuple[int, str, bool]] = {
     GroupField.CURRENT_ORIGIN: (8, "NULLIF(COALESCE(s.current_origin, s.origin), 0)", False),
 }
 
-# How to find a key's rows with an index, for recomputing a representative.
+# How to find a key's rows with an index, for re-picking a representative
+# (current uri and current origin: see _branches).
 _MATCH = {
     1: "s.uri = :v",
     3: "s.origin = :v",
     4: "s.interpretation = :v",
     5: "s.mimetype = :v",
-    6: "(s.current_uri = :v OR (s.current_uri IS NULL AND s.uri = :v))",
-    8: "(s.current_origin = :v OR (s.current_origin IS NULL AND s.origin = :v))",
 }
 _EVENT_MATCH = {2: "e.actor = :v", 7: "e.origin = :v"}
 
@@ -102,53 +101,68 @@ def repair_after_delete(conn: sqlite3.Connection) -> None:
         _recompute_ends(conn, code, value)
 
 
-def recompute(conn: sqlite3.Connection, code: int, values: Iterable[int]) -> None:
-    """Rebuild the stat rows of these keys of one field from the rows."""
-    for value in values:
-        count = _count(conn, code, value)
-        if count == 0:
-            conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
+def subtract(conn: sqlite3.Connection, counts: dict[tuple[int, int], int]) -> None:
+    """Take rows away from groups (their representatives are repaired later)."""
+    conn.executemany(
+        "UPDATE stat SET rows = rows - ? WHERE field = ? AND value = ?",
+        [(n, code, value) for (code, value), n in counts.items()],
+    )
+
+
+def repair(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[int]) -> None:
+    """Drop emptied groups among ``keys``; re-pick representatives in ``gone``."""
+    for code, value in keys:
+        row = conn.execute(
+            "SELECT rows, newest_id, oldest_id FROM stat WHERE field = ? AND value = ?",
+            (code, value),
+        ).fetchone()
+        if row is None:
             continue
-        conn.execute(
-            "INSERT INTO stat (field, value, rows, newest_ts, newest_id, oldest_ts, oldest_id)"
-            " VALUES (?, ?, ?, 0, 0, 0, 0)"
-            " ON CONFLICT (field, value) DO UPDATE SET rows = excluded.rows",
-            (code, value, count),
-        )
-        _recompute_ends(conn, code, value)
+        if row[0] <= 0:
+            conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
+        elif row[1] in gone or row[2] in gone:
+            _recompute_ends(conn, code, value)
 
 
-def _source(code: int) -> tuple[str, str]:
+def _branches(code: int) -> tuple[str, list[str]]:
+    """The table and the index-friendly conditions whose union is a key's rows."""
     if code in _EVENT_MATCH:
-        return "event e", _EVENT_MATCH[code]
-    return "subject s", _MATCH[code]
-
-
-def _count(conn: sqlite3.Connection, code: int, value: int) -> int:
-    if code in _EVENT_MATCH:
-        sql = (
-            "SELECT count(*) FROM event e JOIN subject s ON s.event_id = e.id"
-            f" WHERE {_EVENT_MATCH[code]}"
-        )
-    else:
-        sql = f"SELECT count(*) FROM subject s WHERE {_MATCH[code]}"
-    return int(conn.execute(sql, {"v": value}).fetchone()[0])
+        return "event", [_EVENT_MATCH[code].replace("e.", "")]
+    if code == 6:
+        return "subject", ["current_uri = :v", "uri = :v AND current_uri IS NULL"]
+    if code == 8:
+        return "subject", ["current_origin = :v", "origin = :v AND current_origin IS NULL"]
+    return "subject", [_MATCH[code].replace("s.", "")]
 
 
 def _recompute_ends(conn: sqlite3.Connection, code: int, value: int) -> None:
-    source, match = _source(code)
-    eid = "e.id" if source.startswith("event") else "s.event_id"
-    ts = "e.timestamp" if source.startswith("event") else "s.timestamp"
+    """Re-pick a group's newest and oldest rows with a few index probes."""
+    table, branches = _branches(code)
+    eid = "id" if table == "event" else "event_id"
     params = {"v": value}
-    newest_ts, oldest_ts = conn.execute(
-        f"SELECT max({ts}), min({ts}) FROM {source} WHERE {match}", params
-    ).fetchone()
-    if newest_ts is None:
-        conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
-        return
-    pick = f"SELECT min({eid}) FROM {source} WHERE {match} AND {ts} = :t"
-    newest_id = conn.execute(pick, {**params, "t": newest_ts}).fetchone()[0]
-    oldest_id = conn.execute(pick, {**params, "t": oldest_ts}).fetchone()[0]
+    ends = []
+    for direction, pick in (("DESC", max), ("ASC", min)):
+        found = []
+        for cond in branches:
+            # ORDER BY ... LIMIT 1 walks the (key, timestamp) index from one end
+            # and stops at the first row the extra condition accepts.
+            sql = f"SELECT timestamp FROM {table} WHERE {cond} ORDER BY timestamp {direction}"
+            row = conn.execute(sql + " LIMIT 1", params).fetchone()
+            if row is not None:
+                found.append(row[0])
+        if not found:
+            conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
+            return
+        ts = pick(found)
+        ids = [
+            conn.execute(
+                f"SELECT min({eid}) FROM {table} WHERE {cond} AND timestamp = :t",
+                {**params, "t": ts},
+            ).fetchone()[0]
+            for cond in branches
+        ]
+        ends.append((ts, min(i for i in ids if i is not None)))
+    (newest_ts, newest_id), (oldest_ts, oldest_id) = ends
     conn.execute(
         "UPDATE stat SET newest_ts = ?, newest_id = ?, oldest_ts = ?, oldest_id = ?"
         " WHERE field = ? AND value = ?",

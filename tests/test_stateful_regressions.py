@@ -1,9 +1,7 @@
 """Minimal cases the stateful test found, kept as focused regression tests.
 
-Each xfail here is an engine bug in a file the stateful test's author may not
-change; tests/test_stateful.py avoids the exact case until it is fixed (see
-the comments there). When a bug is fixed the xfail turns into an unexpected
-pass (strict), which is the signal to drop the marker and the avoidance.
+Each one was an engine bug when it was found; they are fixed, and these
+tests keep them fixed.
 """
 
 from __future__ import annotations
@@ -53,11 +51,6 @@ def _event(ts: int, *subjects: Subject, interpretation: str = ACCESS_EVENT) -> E
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: store/sqlite.py resolve_terms creates the terms of an event that then "
-    "turns out to be a duplicate; nothing refers to them",
-)
 def test_duplicate_insert_leaves_no_orphaned_terms(engine: Engine) -> None:
     """A duplicate (same dedup key) with a new text stores nothing, not even the text's term."""
     [first] = engine.insert_events([_event(1000, Subject(uri="file:///a", text="old"))])
@@ -65,11 +58,6 @@ def test_duplicate_insert_leaves_no_orphaned_terms(engine: Engine) -> None:
     assert orphan_terms(engine) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: store/sqlite.py _apply_move overwrites current_origin without dropping "
-    "the term it replaces, which is orphaned once the move that set it is deleted",
-)
 def test_move_over_a_deleted_move_leaves_no_orphaned_terms(engine: Engine) -> None:
     """A current_origin replaced by a second move does not linger as an orphaned term."""
     [_, first_move] = engine.insert_events(

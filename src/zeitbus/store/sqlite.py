@@ -39,6 +39,8 @@ from zeitbus.store import schema, stats
 logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
+_CHECKPOINT_ROWS = 20_000  # rows written between background checkpoints
+_BACKSTOP_PAGES = 50_000  # the writer checkpoints itself past ~200 MB of WAL
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
@@ -125,6 +127,10 @@ class SQLiteStore:
         self._since_analyze = 0
         self._pending_terms: dict[str, int] = {}
         self._dropped_terms: dict[int, str] = {}
+        self._closed = False
+        self._changed_since_checkpoint = 0
+        self._checkpoint_wanted = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
         with translate_errors():
@@ -133,6 +139,16 @@ class SQLiteStore:
             self.schema_version = schema.SCHEMA_VERSION
             self.created = found == 0
             self._init_meta()
+        if not self.memory:
+            # Commits only append to the WAL; copying it back into the database
+            # (and the fsync that goes with it) happens on this thread, so a
+            # writer never waits for a checkpoint. The writer's own automatic
+            # checkpoint stays as a backstop, far out.
+            self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_PAGES}")
+            self._checkpointer = threading.Thread(
+                target=self._checkpoint_loop, name="zeitbus-checkpoint", daemon=True
+            )
+            self._checkpointer.start()
 
     # -- connections -------------------------------------------------------
 
@@ -177,6 +193,7 @@ class SQLiteStore:
         with self._lock, translate_errors():
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            changes_before = conn.total_changes
             self._pending_terms, self._pending_storages = {}, set()
             self._dropped_terms = {}
             try:
@@ -196,6 +213,7 @@ class SQLiteStore:
                 self.terms.forget(self._dropped_terms)
                 self.terms.generation += 1
             self._pending_terms, self._pending_storages = {}, set()
+            self._committed(conn, changes_before)
 
     def vacuum(self) -> None:
         """Run ANALYZE and VACUUM (outside any transaction, as VACUUM needs)."""
@@ -203,11 +221,46 @@ class SQLiteStore:
             self._writer.execute("PRAGMA optimize")
             self._writer.execute("VACUUM")
 
+    def _checkpoint_loop(self) -> None:
+        """Checkpoint the WAL whenever the writer asks; failures are retried next time.
+
+        A PASSIVE checkpoint never blocks readers or the writer; it copies what
+        no reader still needs, and the next round copies the rest.
+        """
+        conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, timeout=10.0)
+        try:
+            while True:
+                self._checkpoint_wanted.wait()
+                self._checkpoint_wanted.clear()
+                if self._closed:
+                    return
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as error:
+                    logger.warning("WAL checkpoint failed, will retry: %s", error)
+        finally:
+            conn.close()
+
+    def _committed(self, conn: sqlite3.Connection, changes_before: int) -> None:
+        """Count what a commit wrote; ask for a checkpoint every so often."""
+        self._changed_since_checkpoint += conn.total_changes - changes_before
+        if self._checkpointer is not None and self._changed_since_checkpoint >= _CHECKPOINT_ROWS:
+            self._changed_since_checkpoint = 0
+            self._checkpoint_wanted.set()
+
     def close(self) -> None:
-        """Close every connection (after a last, cheap ANALYZE)."""
+        """Close every connection (after a last, cheap ANALYZE and a checkpoint)."""
         with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._checkpointer is not None:
+                self._checkpoint_wanted.set()
+                self._checkpointer.join()
             with contextlib.suppress(sqlite3.Error):
                 self._writer.execute("PRAGMA optimize")
+                if not self.memory:
+                    self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             for conn in self._readers:
                 conn.close()
             self._readers.clear()

@@ -1,6 +1,7 @@
 """Minimal cases the stateful test found, kept as focused regression tests.
 
-Each one was an engine bug when it was found; they are fixed, and these
+Each one was an engine bug when it was found (two were xfail'ed, then fixed by
+the engineer working on store/sqlite.py); they are fixed, and these
 tests keep them fixed.
 """
 

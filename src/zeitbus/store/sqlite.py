@@ -370,8 +370,8 @@ class SQLiteStore:
 
     def insert(
         self, events: Sequence[Event | None], *, keep_ids: bool = False, replay: bool = False
-    ) -> tuple[list[int], list[Event]]:
-        """Store a batch in one transaction; returns ids and the stored events.
+    ) -> tuple[list[int], list[int]]:
+        """Store a batch in one transaction; returns every id and the new ids.
 
         ``None`` entries get id 0. An event whose dedup key (timestamp,
         interpretation, manifestation, actor, subject uri) or uid is already
@@ -381,7 +381,7 @@ class SQLiteStore:
         events being restored already carry the result.
         """
         ids: list[int] = []
-        stored: list[Event] = []
+        stored: list[int] = []
         with self.writing() as conn:
             writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
             writer.resolve_terms(events)
@@ -389,10 +389,10 @@ class SQLiteStore:
                 if event is None:
                     ids.append(0)
                     continue
-                event_id, event_out = writer.add(event)
+                event_id, new = writer.add(event)
                 ids.append(event_id)
-                if event_out is not None:
-                    stored.append(event_out)
+                if new:
+                    stored.append(event_id)
             writer.flush()
             if writer.deduplicated and writer.new_terms:
                 # A duplicate's new strings (a new text, say) are used by nothing.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from zeitbus.errors import DatabaseError, InvalidArgument
-from zeitbus.ids import uid_from_str, uid_to_str
+from zeitbus.ids import uid_from_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Event, Subject
 from zeitbus.ontology import MOVE_EVENT
 from zeitbus.store import stats
@@ -149,7 +149,8 @@ class BatchWriter:
                 term = self._term(self.conn, value)
         return term
 
-    def add(self, event: Event) -> tuple[int, Event | None]:
+    def add(self, event: Event) -> tuple[int, bool]:
+        """Queue one event; its id, and whether it is new (else a duplicate's id)."""
         conn, term = self.conn, self._lookup
         timestamp = event.ts
         interpretation = term(event.interpretation)
@@ -160,7 +161,7 @@ class BatchWriter:
             existing = self.uids.get(raw_uid) or self.stored_uids.get(raw_uid)
             if existing is not None:
                 self.deduplicated = True
-                return existing, None
+                return existing, False
         keys, stored_keys = self.keys, self.stored_keys
         subject_terms = []
         for subject in event.subjects:
@@ -169,7 +170,7 @@ class BatchWriter:
             existing = keys.get(key) or stored_keys.get(key)
             if existing is not None:
                 self.deduplicated = True
-                return existing, None
+                return existing, False
             subject_terms.append(uri)
         if self.keep_ids and event.id:
             event_id = event.id
@@ -213,18 +214,7 @@ class BatchWriter:
         if event.interpretation == MOVE_EVENT and not self.replay:
             self.flush()
             self._apply_move(event)
-        return event_id, Event(
-            event_id,
-            timestamp,
-            event.interpretation,
-            event.manifestation,
-            event.actor,
-            event.origin,
-            event.subjects,
-            event.payload,
-            uid_to_str(raw_uid),
-            event.node or self.store.node,
-        )
+        return event_id, True
 
     def _add_subject(
         self,

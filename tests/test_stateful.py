@@ -432,6 +432,14 @@ class EngineMachine(RuleBasedStateMachine):
             self.model.storage_states[storage] = state
 
     @rule()
+    def reopen(self) -> None:
+        """Close and reopen the log: ids, dedup, terms and the feed carry over."""
+        node = self.engine.node
+        self.engine.close()
+        self.engine = Engine.open(self.dir, synchronous="OFF")
+        assert self.engine.node == node
+
+    @rule()
     def whole_feed(self) -> None:
         """The whole feed, read again from the start, still agrees with the model."""
         self._check_changes(0)

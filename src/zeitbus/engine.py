@@ -102,15 +102,24 @@ class Engine:
         self._pre_insert: list[PreInsertHook] = []
 
     @classmethod
-    def open(cls, location: str | Path, **options: object) -> Engine:
-        """Open (or create) the log in a data directory, a .sqlite file, or ":memory:"."""
+    def open(
+        cls, location: str | Path, *, synchronous: str = "NORMAL", clock: Clock = now_ms
+    ) -> Engine:
+        """Open (or create) the log in a data directory, a .sqlite file, or ":memory:".
+
+        ``synchronous`` is SQLite's setting (NORMAL survives a crash of the
+        process, FULL also a power loss); ``clock`` gives "now" in ms.
+        """
+        if synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
+            raise InvalidArgument(
+                f"synchronous must be OFF, NORMAL, FULL or EXTRA, not {synchronous!r}"
+            )
         if str(location) == MEMORY:
-            return cls(SQLiteStore(MEMORY))
+            return cls(SQLiteStore(MEMORY), clock=clock)
         path = Path(location)
         if path.suffix not in (".sqlite", ".db", ".sqlite3") and not path.is_file():
             path = path / DB_NAME
-        synchronous = str(options.get("synchronous", "NORMAL"))
-        return cls(SQLiteStore(path, synchronous=synchronous))
+        return cls(SQLiteStore(path, synchronous=synchronous.upper()), clock=clock)
 
     def close(self) -> None:
         """Close the store; the engine is unusable afterwards."""

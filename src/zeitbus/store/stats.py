@@ -19,7 +19,7 @@ old current_uri and current_origin groups to the new ones the same way.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from zeitbus.model import GroupField
 
@@ -59,6 +59,37 @@ def add_row(acc: dict[tuple[int, int], Aggregate], key: tuple[int, int], ts: int
         agg[1], agg[2] = ts, eid
     if ts < agg[3] or (ts == agg[3] and eid < agg[4]):
         agg[3], agg[4] = ts, eid
+
+
+def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggregate]:
+    """A batch's aggregates from rows of (timestamp, event id, key of field 1..8).
+
+    One tight loop over all rows and fields: this runs for every insert batch.
+    """
+    per_field: list[dict[int, Aggregate]] = [{} for _ in range(9)]
+    for row in rows:
+        ts, eid = row[0], row[1]
+        assert ts is not None
+        assert eid is not None
+        for code in range(1, 9):
+            value = row[code + 1]
+            if value is None:
+                continue
+            groups = per_field[code]
+            agg = groups.get(value)
+            if agg is None:
+                groups[value] = [1, ts, eid, ts, eid]
+                continue
+            agg[0] += 1
+            if ts > agg[1] or (ts == agg[1] and eid < agg[2]):
+                agg[1] = ts
+                agg[2] = eid
+            if ts < agg[3] or (ts == agg[3] and eid < agg[4]):
+                agg[3] = ts
+                agg[4] = eid
+    return {
+        (code, value): agg for code, groups in enumerate(per_field) for value, agg in groups.items()
+    }
 
 
 def merge(conn: sqlite3.Connection, acc: dict[tuple[int, int], Aggregate]) -> None:

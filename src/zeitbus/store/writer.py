@@ -51,7 +51,7 @@ class BatchWriter:
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
-        self.acc: dict[tuple[int, int], stats.Aggregate] = {}
+        self.keyed_rows: list[tuple[int, int, int, int, _Opt, _Opt, _Opt, int, _Opt, _Opt]] = []
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
@@ -264,33 +264,21 @@ class BatchWriter:
             )
         )
         effective_origin = origin if current_origin is None else current_origin or None
-        fold = self._fold
-        fold(1, uri, ts, event_id)
-        fold(2, actor, ts, event_id)
-        fold(6, uri if current_uri is None else current_uri, ts, event_id)
-        if origin is not None:
-            fold(3, origin, ts, event_id)
-        if interp is not None:
-            fold(4, interp, ts, event_id)
-        if mimetype is not None:
-            fold(5, mimetype, ts, event_id)
-        if event_origin is not None:
-            fold(7, event_origin, ts, event_id)
-        if effective_origin is not None:
-            fold(8, effective_origin, ts, event_id)
-
-    def _fold(self, code: int, value: int, ts: int, event_id: int) -> None:
-        """Fold one row into the batch's statistics for group field ``code``."""
-        key = (code, value)
-        agg = self.acc.get(key)
-        if agg is None:
-            self.acc[key] = [1, ts, event_id, ts, event_id]
-            return
-        agg[0] += 1
-        if ts > agg[1] or (ts == agg[1] and event_id < agg[2]):
-            agg[1], agg[2] = ts, event_id
-        if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
-            agg[3], agg[4] = ts, event_id
+        # Group keys in stats.FIELDS order (codes 1..8); folded at flush.
+        self.keyed_rows.append(
+            (
+                ts,
+                event_id,
+                uri,
+                actor,
+                origin,
+                interp,
+                mimetype,
+                uri if current_uri is None else current_uri,
+                event_origin,
+                effective_origin,
+            )
+        )
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does).
@@ -336,9 +324,9 @@ class BatchWriter:
                 "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
             )
             self.event_rows, self.subject_rows = [], []
-        if self.acc:
-            stats.merge(self.conn, self.acc)
-            self.acc = {}
+        if self.keyed_rows:
+            stats.merge(self.conn, stats.fold(self.keyed_rows))
+            self.keyed_rows = []
 
 
 _TERMS_BY_VALUE = "SELECT value, id FROM term WHERE value IN (SELECT value FROM json_each(?))"

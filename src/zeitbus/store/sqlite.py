@@ -40,7 +40,8 @@ logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
 _CHECKPOINT_ROWS = 20_000  # rows written between background checkpoints
-_BACKSTOP_PAGES = 50_000  # the writer checkpoints itself past ~200 MB of WAL
+_BACKSTOP_PAGES = 10_000  # the writer checkpoints itself past ~40 MB of WAL
+_WAL_LIMIT = 32 * 1024 * 1024  # a restarted WAL is truncated back to this size
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
@@ -145,6 +146,7 @@ class SQLiteStore:
             # writer never waits for a checkpoint. The writer's own automatic
             # checkpoint stays as a backstop, far out.
             self._writer.execute(f"PRAGMA wal_autocheckpoint = {_BACKSTOP_PAGES}")
+            self._writer.execute(f"PRAGMA journal_size_limit = {_WAL_LIMIT}")
             self._checkpointer = threading.Thread(
                 target=self._checkpoint_loop, name="zeitbus-checkpoint", daemon=True
             )
@@ -552,8 +554,10 @@ INSERT OR IGNORE INTO temp.candidate (id)
 """
 # Every column that can hold a term has an index with the term first, so each
 # NOT EXISTS is one index probe. Storage terms stay: the storage table holds them.
+# CROSS JOIN keeps this join order: the temp table has no statistics, and
+# SQLite would otherwise scan all of ``term`` and probe the candidates.
 _ORPHANS = """
-SELECT t.id, t.value FROM temp.candidate c JOIN term t ON t.id = c.id
+SELECT t.id, t.value FROM temp.candidate c CROSS JOIN term t ON t.id = c.id
 WHERE c.id IS NOT NULL AND c.id != 0
   AND NOT EXISTS (SELECT 1 FROM event WHERE interpretation = c.id)
   AND NOT EXISTS (SELECT 1 FROM event WHERE manifestation = c.id)

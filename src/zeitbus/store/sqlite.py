@@ -39,7 +39,7 @@ from zeitbus.store.writer import BatchWriter
 logger = logging.getLogger(__name__)
 
 MEMORY = ":memory:"
-_CHECKPOINT_ROWS = 20_000  # rows written between background checkpoints
+_CHECKPOINT_INTERVAL = 1.0  # seconds between background checkpoints while writing
 _BACKSTOP_PAGES = 10_000  # the writer checkpoints itself past ~40 MB of WAL
 _WAL_LIMIT = 32 * 1024 * 1024  # a restarted WAL is truncated back to this size
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
@@ -129,8 +129,8 @@ class SQLiteStore:
         self._pending_terms: dict[str, int] = {}
         self._dropped_terms: dict[int, str] = {}
         self._closed = False
-        self._changed_since_checkpoint = 0
         self._checkpoint_wanted = threading.Event()
+        self._last_checkpoint_request = 0.0
         self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
@@ -244,10 +244,17 @@ class SQLiteStore:
             conn.close()
 
     def _committed(self, conn: sqlite3.Connection, changes_before: int) -> None:
-        """Count what a commit wrote; ask for a checkpoint every so often."""
-        self._changed_since_checkpoint += conn.total_changes - changes_before
-        if self._checkpointer is not None and self._changed_since_checkpoint >= _CHECKPOINT_ROWS:
-            self._changed_since_checkpoint = 0
+        """Ask for a checkpoint after a commit that wrote, at most once a second.
+
+        Checkpointing after every commit would compete with the writer for
+        the disk; once a second keeps the WAL to what a second of writes
+        dirties (the backstop caps it if the checkpointer falls behind).
+        """
+        if self._checkpointer is None or conn.total_changes == changes_before:
+            return
+        now = time.monotonic()
+        if now - self._last_checkpoint_request >= _CHECKPOINT_INTERVAL:
+            self._last_checkpoint_request = now
             self._checkpoint_wanted.set()
 
     def close(self) -> None:

@@ -25,7 +25,7 @@ from zeitbus.model import (
     Subject,
     TimeRange,
 )
-from zeitbus.store import stats
+from zeitbus.store import recent_groups, stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -62,6 +62,13 @@ def find_event_ids(
     result_type: ResultType,
 ) -> list[int]:
     """Zeitgeist's FindEventIds; ``num_events`` 0 means no limit."""
+    if recent_groups.applies(result_type, num_events) and (
+        any(_sets_something(t) for t in templates)
+        or storage_state is not StorageState.ANY
+        or not _unbounded(time_range)
+    ):
+        arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
+        return recent_groups.find_ids(conn, arms, time_range, result_type, num_events)
     if result_type.group is None:
         arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
         sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
@@ -181,6 +188,11 @@ def _select_groups(
         f" ORDER BY {order}ts {direction}, id {direction}"
     )
     return sql, conds.params, False
+
+
+def _sets_something(template: Event) -> bool:
+    """False for a template with every field empty (it adds no condition)."""
+    return template != Event(timestamp=template.timestamp)
 
 
 def _unbounded(time_range: TimeRange) -> bool:

@@ -483,18 +483,25 @@ def connect_like_engine(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _engine_checkpoints() -> tuple[int | None, int | None]:
-    """(rows between background checkpoints, backstop pages) if the engine has them."""
-    every: int | None = getattr(zeitbus_sqlite, "_CHECKPOINT_ROWS", None)
+def _engine_checkpoints() -> tuple[float | None, int | None, int | None]:
+    """(seconds between background checkpoints, backstop pages, WAL size limit).
+
+    All None if the engine has no background checkpointer.
+    """
+    every: float | None = getattr(zeitbus_sqlite, "_CHECKPOINT_INTERVAL", None)
     backstop: int | None = getattr(zeitbus_sqlite, "_BACKSTOP_PAGES", None)
-    return every, backstop
+    limit: int | None = getattr(zeitbus_sqlite, "_WAL_LIMIT", None)
+    return every, backstop, limit
 
 
 def raw_checkpoint_policy() -> str:
     """How the raw paths checkpoint (the engine's policy, mirrored)."""
-    every, backstop = _engine_checkpoints()
+    every, backstop, limit = _engine_checkpoints()
     if every:
-        return f"background PASSIVE checkpoint every {every:,} rows, backstop {backstop} pages"
+        return (
+            f"background PASSIVE checkpoint at most every {every:g} s while writing,"
+            f" backstop {backstop} pages, journal_size_limit {limit}"
+        )
     return "SQLite's automatic checkpoint every 1000 pages, on the committing thread"
 
 
@@ -509,13 +516,15 @@ class RawWriter:
 
     def __init__(self, path: Path) -> None:
         self.conn = connect_like_engine(path)
-        self.every, backstop = _engine_checkpoints()
-        self._since = 0
+        self.every, backstop, limit = _engine_checkpoints()
+        self._last = 0.0
         self._closed = False
         self._wanted = threading.Event()
         self._thread: threading.Thread | None = None
         if self.every:
             self.conn.execute(f"PRAGMA wal_autocheckpoint = {backstop or 0}")
+            if limit:
+                self.conn.execute(f"PRAGMA journal_size_limit = {limit}")
             self._thread = threading.Thread(target=self._loop, args=(path,), daemon=True)
             self._thread.start()
 
@@ -532,10 +541,12 @@ class RawWriter:
             conn.close()
 
     def committed(self, changes_before: int) -> None:
-        """Count a commit's rows; ask for a checkpoint as the engine would."""
-        self._since += self.conn.total_changes - changes_before
-        if self.every and self._since >= self.every:
-            self._since = 0
+        """Ask for a checkpoint after a commit that wrote, as the engine would."""
+        if not self.every or self.conn.total_changes == changes_before:
+            return
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
             self._wanted.set()
 
     def close(self) -> None:

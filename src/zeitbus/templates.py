@@ -116,6 +116,24 @@ class Where:
             cursor += count
         return out
 
+    def event_driven(self) -> Where:
+        """The same conditions for a query over ``event e`` alone.
+
+        Conditions on ``subject`` move into one EXISTS on the event's own
+        subjects, so they still hold on a single subject row.
+        """
+        event_part, subject_part = Where(), Where()
+        for sql, params, on_subject in self.conditions():
+            (subject_part if on_subject else event_part).add(sql, *params, subject=on_subject)
+        if subject_part.sql:
+            event_part.add(
+                "EXISTS (SELECT 1 FROM subject s WHERE s.event_id = e.id AND "
+                + " AND ".join(subject_part.sql)
+                + ")",
+                *subject_part.params,
+            )
+        return event_part
+
     def add_all(self, other: Where) -> None:
         """Append every condition of ``other`` (ANDed)."""
         for sql, params, subject in other.conditions():

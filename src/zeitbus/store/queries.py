@@ -127,15 +127,7 @@ def _select_events(
             )
             params += conds.params
             continue
-        event_part, subject_part = _split_by_table(arm)
-        conds = TemplateCompiler.time_conditions(event_part, time_range, "e.timestamp")
-        if subject_part.sql:
-            conds.add(
-                "EXISTS (SELECT 1 FROM subject s WHERE s.event_id = e.id AND "
-                + " AND ".join(subject_part.sql)
-                + ")",
-                *subject_part.params,
-            )
+        conds = TemplateCompiler.time_conditions(arm.event_driven(), time_range, "e.timestamp")
         selects.append("SELECT e.id AS id, e.timestamp AS ts FROM event e" + _where_sql(conds))
         params += conds.params
     sql = " UNION ALL ".join(selects) + f" ORDER BY ts {direction}, id {direction}"
@@ -144,14 +136,6 @@ def _select_events(
     if exact:
         sql += f" LIMIT {int(num_events)}"
     return f"SELECT id FROM ({sql})", params, exact
-
-
-def _split_by_table(arm: Where) -> tuple[Where, Where]:
-    """An arm's conditions on ``event`` and those on ``subject``, apart."""
-    event_part, subject_part = Where(), Where()
-    for sql, params, on_subject in arm.conditions():
-        (subject_part if on_subject else event_part).add(sql, *params, subject=on_subject)
-    return event_part, subject_part
 
 
 def _select_groups(

@@ -109,20 +109,7 @@ def _stream(
             )
         else:
             # An event-level key: one row per matching event.
-            event_part = Where()
-            subject_part = Where()
-            for cond, cond_params, on_subject in arm.conditions():
-                (subject_part if on_subject else event_part).add(
-                    cond, *cond_params, subject=on_subject
-                )
-            conds = TemplateCompiler.time_conditions(event_part, time_range, "e.timestamp")
-            if subject_part.sql:
-                conds.add(
-                    "EXISTS (SELECT 1 FROM subject s WHERE s.event_id = e.id AND "
-                    + " AND ".join(subject_part.sql)
-                    + ")",
-                    *subject_part.params,
-                )
+            conds = TemplateCompiler.time_conditions(arm.event_driven(), time_range, "e.timestamp")
             sql = f"SELECT e.id AS id, e.timestamp AS ts, {key} AS k FROM event e"
         if conds.sql:
             sql += " WHERE " + " AND ".join(conds.sql)

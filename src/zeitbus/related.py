@@ -43,14 +43,22 @@ def related_uris(
 ) -> list[str]:
     """The at most ``num`` URIs related to ``template_ids`` (0 yields none, as upstream)."""
     counters: dict[str, _Counter] = {}
-    for i in range(len(rows)):
+    # Only a row with a template row among the WINDOW rows before it has a
+    # window that counts, so only those rows are visited.
+    starts = sorted(
+        {
+            i
+            for t, row in enumerate(rows)
+            if row[0] in template_ids
+            for i in range(t + 1, min(t + WINDOW + 1, len(rows)))
+        }
+    )
+    for i in starts:
         window_end = -1
         for j in range(max(0, i - WINDOW), i):
             if rows[j][0] in template_ids:
                 window_end = j
                 break
-        if window_end < 0:
-            continue
         for j in range(max(0, i - WINDOW), window_end + 1):
             event_id, timestamp, uri = rows[j]
             if event_id in result_ids:

@@ -39,6 +39,7 @@ from zeitbus import (
     Subject,
     TimeRange,
 )
+from zeitbus.engine import Imported
 from zeitbus.errors import DatabaseCorrupt
 from zeitbus.jsonl import decode_line
 from zeitbus.model import INT64_MAX
@@ -392,7 +393,7 @@ def test_import_goes_in_batches_and_reports_progress(
     with Engine.open(tmp_path / "zeitbus") as engine:
         original = engine.import_events
 
-        def recording(events: Sequence[Event], *, keep_ids: bool = False) -> list[int]:
+        def recording(events: Sequence[Event], *, keep_ids: bool = False) -> Imported:
             sizes.append(len(events))
             return original(events, keep_ids=keep_ids)
 

@@ -13,6 +13,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from zeitbus.errors import DatabaseError, InvalidArgument
@@ -50,6 +51,14 @@ def default_data_dir(environ: dict[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "zeitbus"
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What ``import_events`` did: every event's local id, and how many were new."""
+
+    ids: list[int]
+    stored: int
 
 
 class Transaction:
@@ -167,7 +176,7 @@ class Engine:
         ids, _ = self.store.insert(storable)
         return ids
 
-    def import_events(self, events: Sequence[Event], *, keep_ids: bool = False) -> list[int]:
+    def import_events(self, events: Sequence[Event], *, keep_ids: bool = False) -> Imported:
         """Restore events recorded elsewhere (an export, Zeitgeist, a peer), as they were.
 
         uid, node, timestamp and every field are kept; nothing is auto-filled
@@ -183,8 +192,8 @@ class Engine:
             prepared = prepare_imported(event, self._clock)
             check_unique_uris(prepared)
             batch.append(prepared if keep_ids else prepared.with_changes(id=0))
-        ids, _ = self.store.insert(batch, keep_ids=keep_ids, replay=True)
-        return ids
+        ids, stored = self.store.insert(batch, keep_ids=keep_ids, replay=True)
+        return Imported(ids, len(stored))
 
     def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
         """Zeitgeist's DeleteEvents: the deleted events' (min, max) timestamps.

@@ -405,11 +405,8 @@ def _import_spooled(
 
     def store(events: Sequence[Event]) -> None:
         nonlocal done, imported
-        # The engine returns ids only; the feed grows by one change per newly
-        # stored event, which tells new events from ones already present.
-        before = engine.last_seq()
         try:
-            engine.import_events(events, keep_ids=keep_ids)
+            result = engine.import_events(events, keep_ids=keep_ids)
         except Exception as error:
             if imported:
                 error.add_note(
@@ -417,7 +414,7 @@ def _import_spooled(
                     "importing the same input again is safe"
                 )
             raise
-        imported += engine.last_seq() - before
+        imported += result.stored
         done += len(events)
         if progress is not None:
             progress(done, total)

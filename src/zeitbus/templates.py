@@ -158,6 +158,10 @@ class Where:
         self.uses_subject |= other.uses_subject
         self.uses_event |= other.uses_event
 
+    def clause(self) -> str:
+        """The conditions ANDed after " WHERE ", or "" if there is none."""
+        return " WHERE " + " AND ".join(self.sql) if self.sql else ""
+
     def joined(self, operator: str) -> str:
         """The conditions joined by AND or OR, parenthesised."""
         if len(self.sql) == 1:

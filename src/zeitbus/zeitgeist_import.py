@@ -335,9 +335,8 @@ class _Importer:
 
     def flush(self, batch: list[Event]) -> None:
         if batch:
-            before = self.engine.last_seq()
             try:
-                self.engine.import_events(batch, keep_ids=self.keep_ids)
+                result = self.engine.import_events(batch, keep_ids=self.keep_ids)
             except (InvalidArgument, InvalidEvent) as error:
                 storable = self._storable(batch)
                 if len(storable) == len(batch):
@@ -348,9 +347,8 @@ class _Importer:
                         ) from error
                     raise
                 batch = storable
-                self.engine.import_events(batch, keep_ids=self.keep_ids)
-            # Each stored event adds one change; an event already present adds none.
-            stored = min(max(self.engine.last_seq() - before, 0), len(batch))
+                result = self.engine.import_events(batch, keep_ids=self.keep_ids)
+            stored = result.stored
             self.imported += stored
             self.present += len(batch) - stored
             self.done = self.imported + self.present + len(self.unreadable)

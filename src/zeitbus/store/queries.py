@@ -123,12 +123,12 @@ def _select_events(
             selects.append(
                 "SELECT s.event_id AS id, s.timestamp AS ts FROM "
                 + _from(conds, subject=True)
-                + _where_sql(conds)
+                + conds.clause()
             )
             params += conds.params
             continue
         conds = TemplateCompiler.time_conditions(arm.event_driven(), time_range, "e.timestamp")
-        selects.append("SELECT e.id AS id, e.timestamp AS ts FROM event e" + _where_sql(conds))
+        selects.append("SELECT e.id AS id, e.timestamp AS ts FROM event e" + conds.clause())
         params += conds.params
     sql = " UNION ALL ".join(selects) + f" ORDER BY ts {direction}, id {direction}"
     # One row per event (no subject rows read) and one arm: LIMIT is exact.
@@ -168,7 +168,7 @@ def _select_groups(
     order = f"n {direction}, " if result_type.popular else ""
     sql = (
         f"SELECT id FROM (SELECT {event_id} AS id, {aggregate}({ts}) AS ts{count}"
-        f" FROM {_from(conds, subject=on_subject)}{_where_sql(conds)} GROUP BY {key})"
+        f" FROM {_from(conds, subject=on_subject)}{conds.clause()} GROUP BY {key})"
         f" ORDER BY {order}ts {direction}, id {direction}"
     )
     return sql, conds.params, False
@@ -189,10 +189,6 @@ def _from(where: Where, *, subject: bool) -> str:
     if where.uses_event:
         return "subject s JOIN event e ON e.id = s.event_id"
     return "subject s"
-
-
-def _where_sql(where: Where) -> str:
-    return " WHERE " + " AND ".join(where.sql) if where.sql else ""
 
 
 def get_events(

@@ -111,8 +111,6 @@ def _stream(
             # An event-level key: one row per matching event.
             conds = TemplateCompiler.time_conditions(arm.event_driven(), time_range, "e.timestamp")
             sql = f"SELECT e.id AS id, e.timestamp AS ts, {key} AS k FROM event e"
-        if conds.sql:
-            sql += " WHERE " + " AND ".join(conds.sql)
-        selects.append(sql)
+        selects.append(sql + conds.clause())
         params += conds.params
     return " UNION ALL ".join(selects) + " ORDER BY ts DESC, id DESC", params

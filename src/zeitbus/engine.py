@@ -338,37 +338,8 @@ class Engine:
 
     def stats(self) -> Stats:
         """Counts over the whole log."""
-        store = self.store
-        with store.reading() as conn:
-            events, first, last = conn.execute(
-                "SELECT count(*), min(timestamp), max(timestamp) FROM event"
-            ).fetchone()
-            subjects = conn.execute("SELECT count(*) FROM subject").fetchone()[0]
-            actors = conn.execute("SELECT count(DISTINCT actor) FROM event").fetchone()[0]
-            uris = conn.execute("SELECT count(DISTINCT uri) FROM subject").fetchone()[0]
-            top = conn.execute(
-                "SELECT actor, count(*) AS n FROM event GROUP BY actor ORDER BY n DESC LIMIT 5"
-            ).fetchall()
-            values = store.term_values(conn, {actor for actor, _ in top})
-            page_size = conn.execute("PRAGMA page_size").fetchone()[0]
-            pages = conn.execute("PRAGMA page_count").fetchone()[0]
-        size = page_size * pages
-        if not store.memory:
-            wal = Path(store.path + "-wal")
-            size += wal.stat().st_size if wal.exists() else 0
-        return Stats(
-            events=events,
-            subjects=subjects,
-            first_timestamp=first,
-            last_timestamp=last,
-            last_seq=self.last_seq(),
-            actors=actors,
-            uris=uris,
-            node=store.node,
-            schema_version=store.schema_version,
-            file_bytes=size,
-            top_actors=tuple((values[actor], n) for actor, n in top),
-        )
+        with self.store.reading() as conn:
+            return queries.summary(self.store, conn)
 
     def vacuum(self) -> None:
         """Rebuild the file to return free pages to the file system."""

@@ -14,13 +14,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from pathlib import Path
 
 from zeitbus.ids import uid_to_str
 from zeitbus.model import (
     INT64_MAX,
     INT64_MIN,
     Event,
+    GroupField,
     ResultType,
+    Stats,
     StorageState,
     Subject,
     TimeRange,
@@ -260,6 +263,44 @@ def page_keys(
     where = " WHERE " + " AND ".join(bounds) if bounds else ""
     sql = f"SELECT timestamp, id FROM event{where} ORDER BY timestamp, id LIMIT ?"
     return [(int(ts), int(i)) for ts, i in conn.execute(sql, (*params, limit))]
+
+
+def summary(store: SQLiteStore, conn: sqlite3.Connection) -> Stats:
+    """Counts over the whole log (distinct actors and URIs from the group statistics)."""
+    events, first, last = conn.execute(
+        "SELECT count(*), min(timestamp), max(timestamp) FROM event"
+    ).fetchone()
+    groups = dict(
+        conn.execute(
+            "SELECT field, count(*) FROM stat WHERE field IN (?, ?) GROUP BY field",
+            (stats.FIELDS[GroupField.SUBJECT_URI][0], stats.FIELDS[GroupField.ACTOR][0]),
+        ).fetchall()
+    )
+    subjects = conn.execute("SELECT count(*) FROM subject").fetchone()[0]
+    top = conn.execute(
+        "SELECT actor, count(*) AS n FROM event GROUP BY actor ORDER BY n DESC LIMIT 5"
+    ).fetchall()
+    values = store.term_values(conn, {actor for actor, _ in top})
+    page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    pages = conn.execute("PRAGMA page_count").fetchone()[0]
+    last_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change").fetchone()[0]
+    size = page_size * pages
+    if not store.memory:
+        wal = Path(store.path + "-wal")
+        size += wal.stat().st_size if wal.exists() else 0
+    return Stats(
+        events=events,
+        subjects=subjects,
+        first_timestamp=first,
+        last_timestamp=last,
+        last_seq=last_seq,
+        actors=groups.get(stats.FIELDS[GroupField.ACTOR][0], 0),
+        uris=groups.get(stats.FIELDS[GroupField.SUBJECT_URI][0], 0),
+        node=store.node,
+        schema_version=store.schema_version,
+        file_bytes=size,
+        top_actors=tuple((values[actor], n) for actor, n in top),
+    )
 
 
 def related_rows(

@@ -442,18 +442,16 @@ class SQLiteStore:
             found.sort()
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
-            conn.execute(
-                "CREATE TEMP TABLE IF NOT EXISTS gone"
-                " (field INTEGER, value INTEGER, rows INTEGER, PRIMARY KEY (field, value))"
-            )
             conn.execute("DELETE FROM temp.doomed")
             conn.execute("DELETE FROM temp.candidate")
             conn.executemany("INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found])
             conn.execute(_COLLECT_CANDIDATES)
-            stats.subtract_deleted(conn)
+            # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
+            leaving = stats.rows_of_doomed(conn)
+            stats.subtract(conn, leaving)
             conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
             conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
-            stats.repair_after_delete(conn)
+            stats.repair(conn, leaving.keys(), {r[0] for r in found})
             first_seq = None
             for event_id, timestamp, uid in found:
                 seq = conn.execute(

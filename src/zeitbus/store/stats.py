@@ -97,39 +97,20 @@ def merge(conn: sqlite3.Connection, acc: dict[tuple[int, int], Aggregate]) -> No
     conn.executemany(_UPSERT, [(f, v, *agg) for (f, v), agg in acc.items()])
 
 
-def subtract_deleted(conn: sqlite3.Connection) -> None:
-    """Account for the rows of the events in ``temp.doomed``, before they go."""
-    conn.execute("DELETE FROM temp.gone")
+def rows_of_doomed(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
+    """How many rows each group loses with the events in ``temp.doomed``."""
+    counts: dict[tuple[int, int], int] = {}
     for code, key, _ in FIELDS.values():
         source = (
-            "subject s JOIN event e ON e.id = s.event_id" if key.startswith("e.") else ("subject s")
+            "subject s JOIN event e ON e.id = s.event_id" if key.startswith("e.") else "subject s"
         )
-        conn.execute(
-            f"INSERT INTO temp.gone (field, value, rows) SELECT {code}, {key}, count(*)"
-            f" FROM {source} WHERE s.event_id IN (SELECT id FROM temp.doomed)"
-            f" AND {key} IS NOT NULL GROUP BY {key}"
-        )
-    conn.execute(
-        "UPDATE stat SET rows = rows - (SELECT g.rows FROM temp.gone g"
-        " WHERE g.field = stat.field AND g.value = stat.value)"
-        " WHERE (field, value) IN (SELECT field, value FROM temp.gone)"
-    )
-
-
-def repair_after_delete(conn: sqlite3.Connection) -> None:
-    """Drop emptied groups and re-pick representatives that were deleted."""
-    conn.execute(
-        "DELETE FROM stat WHERE rows <= 0 AND (field, value) IN"
-        " (SELECT field, value FROM temp.gone)"
-    )
-    stale = conn.execute(
-        "SELECT field, value FROM stat WHERE (field, value) IN"
-        " (SELECT field, value FROM temp.gone)"
-        " AND (newest_id IN (SELECT id FROM temp.doomed)"
-        " OR oldest_id IN (SELECT id FROM temp.doomed))"
-    ).fetchall()
-    for code, value in stale:
-        _recompute_ends(conn, code, value)
+        for value, rows in conn.execute(
+            f"SELECT {key}, count(*) FROM {source}"
+            f" WHERE s.event_id IN (SELECT id FROM temp.doomed) AND {key} IS NOT NULL"
+            f" GROUP BY {key}"
+        ):
+            counts[(code, value)] = rows
+    return counts
 
 
 def subtract(conn: sqlite3.Connection, counts: dict[tuple[int, int], int]) -> None:

@@ -35,15 +35,13 @@ FIELDS: dict[GroupField, tuple[int, str, bool]] = {
     GroupField.CURRENT_ORIGIN: (8, "NULLIF(COALESCE(s.current_origin, s.origin), 0)", False),
 }
 
-# How to find a key's rows with an index, for re-picking a representative
-# (current uri and current origin: see _branches).
-_MATCH = {
-    1: "s.uri = :v",
-    3: "s.origin = :v",
-    4: "s.interpretation = :v",
-    5: "s.mimetype = :v",
+# The keys stored as NULL-means-same-as-another-column (see templates.py):
+# their rows are the union of two index-friendly conditions.
+_SPLIT_KEYS = {
+    6: ["current_uri = :v", "uri = :v AND current_uri IS NULL"],
+    8: ["current_origin = :v", "origin = :v AND current_origin IS NULL"],
 }
-_EVENT_MATCH = {2: "e.actor = :v", 7: "e.origin = :v"}
+_CODES = {code: (key, on_event) for code, key, on_event in FIELDS.values()}
 
 Aggregate = list[int]  # [rows, newest_ts, newest_id, oldest_ts, oldest_id]
 
@@ -138,13 +136,11 @@ def repair(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[
 
 def _branches(code: int) -> tuple[str, list[str]]:
     """The table and the index-friendly conditions whose union is a key's rows."""
-    if code in _EVENT_MATCH:
-        return "event", [_EVENT_MATCH[code].replace("e.", "")]
-    if code == 6:
-        return "subject", ["current_uri = :v", "uri = :v AND current_uri IS NULL"]
-    if code == 8:
-        return "subject", ["current_origin = :v", "origin = :v AND current_origin IS NULL"]
-    return "subject", [_MATCH[code].replace("s.", "")]
+    if code in _SPLIT_KEYS:
+        return "subject", _SPLIT_KEYS[code]
+    key, on_event = _CODES[code]
+    column = key.split(".", 1)[1]  # "e.actor" -> "actor"
+    return ("event" if on_event else "subject"), [f"{column} = :v"]
 
 
 def _recompute_ends(conn: sqlite3.Connection, code: int, value: int) -> None:

@@ -8,6 +8,7 @@ database, the file system). Click's own usage errors also exit with 2.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,8 +48,25 @@ class BadInput(CliError):
     exit_code = EXIT_USAGE
 
 
+# Commands imported only when run, so that their libraries (dbus-fast) cost
+# the other commands nothing: name -> "module:attribute".
+LAZY_COMMANDS = {"daemon": "zeitbus.dbus.cli:daemon"}
+
+
 class ZeitbusGroup(click.Group):
     """A click group that maps Zeitbus and OS errors to one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The commands, lazy ones included."""
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A command by name, importing a lazy one on first use."""
+        if cmd_name in LAZY_COMMANDS:
+            module, attribute = LAZY_COMMANDS[cmd_name].split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the subcommand; translate the errors it raises."""

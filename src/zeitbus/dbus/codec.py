@@ -1,0 +1,196 @@
+"""Zeitgeist's wire structs <-> Zeitbus values (pure: no I/O, no D-Bus connection).
+
+Theory of operation. On the bus an event is ``(asaasay)``: the event fields
+``[id, timestamp, interpretation, manifestation, actor, origin]``, a list of
+subjects of nine strings each, and the payload bytes (docs/ZEITGEIST.md §2.3).
+dbus-fast hands a struct over as a list and ``ay`` as ``bytes``. Decoding
+follows upstream's ``Event.from_variant`` and ``Subject.from_variant``:
+
+* An event with no fields at all is the NULL event (``None``). In a batch of
+  events it gets id 0; in a list of templates it is an empty template.
+* Otherwise an event needs at least 5 fields (older clients send no origin)
+  and a subject at least 7 (no current_uri, current_origin); anything
+  shorter is ``DataModelError.InvalidSignature`` for the whole call. Fields
+  past the ones we know are ignored.
+* The id and the timestamp are parsed as C's ``strtoull``/``strtoll`` with
+  base 0 do (``"0x10"`` is 16, ``"abc"`` is 0), the id then truncated to 32
+  bits. An empty id is "unset", an empty timestamp "now" (left to the engine).
+
+Encoding writes every event with 6 fields and every subject with 9, an id or
+timestamp of 0 as ``""``, and an unknown event (``None``) as ``([], [], [])``.
+Replies that carry events are capped at 4 MiB of serialized GVariant, as
+upstream's ``Events.to_variant_with_limit`` does: ``size_of`` computes the
+exact GVariant size of an encoded event so the cap falls where Zeitgeist's does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from zeitbus.dbus.errors import InvalidSignature
+from zeitbus.errors import TooManyResults
+from zeitbus.model import INT64_MAX, INT64_MIN, Event, Subject
+
+MAX_RESULT_SIZE = 4 * 1024 * 1024  # upstream MAX_DBUS_RESULT_SIZE
+
+# An event as dbus-fast passes it: [fields (as), subjects (aas), payload (ay)].
+WireEvent = list[Any]
+
+_UINT64_MAX = 2**64 - 1
+_C_INTEGER = re.compile(r"[ \t\n\v\f\r]*([+-]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _c_integer(text: str) -> tuple[bool, int]:
+    """(negative, magnitude) of the integer ``strtoull(text, NULL, 0)`` reads."""
+    found = _C_INTEGER.match(text)
+    if found is None:
+        return False, 0
+    sign, digits = found.groups()
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits[2:], 16)
+    elif digits.startswith("0"):
+        value = int(digits, 8)
+    else:
+        value = int(digits)
+    return sign == "-", value
+
+
+def parse_id(text: str) -> int:
+    """An event id field as upstream reads it: ``(uint32) uint64.parse(text)``."""
+    negative, value = _c_integer(text)
+    if value > _UINT64_MAX:
+        value = _UINT64_MAX
+    elif negative:
+        value = -value % 2**64
+    return value & 0xFFFFFFFF
+
+
+def parse_timestamp(text: str) -> int:
+    """A timestamp field as upstream reads it: ``int64.parse(text)``, saturating."""
+    negative, value = _c_integer(text)
+    value = -value if negative else value
+    return max(INT64_MIN, min(INT64_MAX, value))
+
+
+def _subject_from_wire(values: Sequence[str]) -> Subject:
+    if len(values) < 7:
+        raise InvalidSignature("Missing subject information")
+    uri, interpretation, manifestation, origin, mimetype, text, storage = values[:7]
+    return Subject(
+        uri=uri,
+        interpretation=interpretation,
+        manifestation=manifestation,
+        origin=origin,
+        mimetype=mimetype,
+        text=text,
+        storage=storage,
+        current_uri=values[7] if len(values) > 7 else "",
+        current_origin=values[8] if len(values) > 8 else "",
+    )
+
+
+def event_from_wire(struct: WireEvent) -> Event | None:
+    """The event in a ``(asaasay)`` struct; None for the NULL event."""
+    fields, subjects, payload = struct
+    if not fields:
+        return None
+    if len(fields) < 5:
+        raise InvalidSignature("Missing event information.")
+    return Event(
+        id=parse_id(fields[0]),
+        timestamp=parse_timestamp(fields[1]) if fields[1] else None,
+        interpretation=fields[2],
+        manifestation=fields[3],
+        actor=fields[4],
+        origin=fields[5] if len(fields) > 5 else "",
+        subjects=tuple(_subject_from_wire(values) for values in subjects),
+        payload=bytes(payload),
+    )
+
+
+def events_from_wire(structs: Sequence[WireEvent]) -> list[Event | None]:
+    """A batch of events (InsertEvents); NULL events stay None."""
+    return [event_from_wire(struct) for struct in structs]
+
+
+def templates_from_wire(structs: Sequence[WireEvent]) -> list[Event]:
+    """A list of templates; a NULL event is an empty template (it matches anything)."""
+    return [event_from_wire(struct) or Event() for struct in structs]
+
+
+NULL_EVENT: WireEvent = [[], [], b""]
+
+
+def event_to_wire(event: Event | None) -> WireEvent:
+    """The ``(asaasay)`` struct of an event, or of the NULL event for None."""
+    if event is None:
+        return [[], [], b""]
+    return [
+        [
+            str(event.id) if event.id else "",
+            str(event.timestamp) if event.timestamp else "",
+            event.interpretation,
+            event.manifestation,
+            event.actor,
+            event.origin,
+        ],
+        [
+            [
+                s.uri,
+                s.interpretation,
+                s.manifestation,
+                s.origin,
+                s.mimetype,
+                s.text,
+                s.storage,
+                s.current_uri,
+                s.current_origin,
+            ]
+            for s in event.subjects
+        ],
+        event.payload,
+    ]
+
+
+def _framed(body: int, offsets: int) -> int:
+    """The size of a GVariant container: its body plus ``offsets`` framing offsets."""
+    if offsets == 0:
+        return body
+    for width in (1, 2, 4, 8):
+        total = body + offsets * width
+        if total < 1 << (8 * width):
+            return total
+    raise AssertionError("a GVariant larger than 2**64 bytes")  # pragma: no cover
+
+
+def _strings_size(strings: Sequence[str]) -> int:
+    return _framed(sum(len(s.encode()) + 1 for s in strings), len(strings))
+
+
+def size_of(wire: WireEvent) -> int:
+    """The serialized GVariant size of an encoded event (what upstream's cap counts)."""
+    fields, subjects, payload = wire
+    subject_sizes = [_strings_size(values) for values in subjects]
+    return _framed(
+        _strings_size(fields) + _framed(sum(subject_sizes), len(subject_sizes)) + len(payload),
+        2,  # (as, aas, ay): the first two members are variable-sized and not last
+    )
+
+
+def events_to_wire(events: Sequence[Event | None], limit: int = MAX_RESULT_SIZE) -> list[WireEvent]:
+    """Encoded events, or TooManyResults once they pass ``limit`` bytes (as upstream)."""
+    out: list[WireEvent] = []
+    total = 0
+    for n, event in enumerate(events, start=1):
+        wire = event_to_wire(event)
+        total += size_of(wire)
+        if total > limit:
+            roughly = limit // max(1, total // n)
+            raise TooManyResults(
+                f"Query exceeded size limit of {limit // 1024 // 1024}MiB "
+                f"(roughly ~{roughly} events)."
+            )
+        out.append(wire)
+    return out

@@ -1,0 +1,294 @@
+"""The daemon: Zeitgeist's ``zeitgeist-daemon`` behaviour around the Log service.
+
+What it does, in upstream's order (docs/ZEITGEIST.md §1, ``zeitgeist-daemon.vala``):
+connect to the session bus; if ``org.gnome.zeitgeist.Engine`` already has an
+owner, ask it to Quit with ``--replace`` or ``--quit``, else exit 10; open the
+log (exit 21 if it cannot be opened, 22 if it is locked); export the Log
+interface; then take the name, waiting up to 10 s for a replaced instance to
+let go of it. It runs until Quit, SIGHUP, SIGINT or SIGTERM (exit 0), or until
+it loses the name or the bus.
+
+Where the log lives: ``--data-dir`` (or ``ZEITBUS_DATA_DIR``) if given, else
+``$ZEITGEIST_DATABASE_PATH`` (``:memory:`` for a log that lives and dies with
+the process), else ``zeitbus.sqlite`` in ``$ZEITGEIST_DATA_PATH``, else in
+Zeitbus's data directory. An existing Zeitgeist ``activity.sqlite`` is not
+opened: it would be refused as a foreign database anyway, so the daemon says
+how to import it instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sqlite3
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
+from dbus_fast.aio import MessageBus
+
+from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
+from zeitbus.engine import DB_NAME, Engine, default_data_dir
+from zeitbus.errors import DatabaseBusy, ZeitbusError
+
+logger = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_EXISTING_INSTANCE = 10
+EXIT_CANNOT_OPEN = 21
+EXIT_LOCKED = 22
+
+MEMORY = ":memory:"
+TAKEOVER_TIMEOUT = 10.0  # seconds to wait for a replaced instance to release the name
+QUIT_TIMEOUT = 10.0  # seconds to wait for a running instance to answer Quit
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The daemon's command line."""
+
+    replace: bool = False
+    quit: bool = False
+    log_level: str = "WARNING"
+    log_file: Path | None = None
+    data_dir: Path | None = None
+
+
+class StartupError(Exception):
+    """The daemon cannot start; ``status`` is its exit status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def database_location(environ: Mapping[str, str], data_dir: Path | None = None) -> str:
+    """The database file the daemon uses, or ":memory:" (see the module docstring)."""
+    if data_dir is not None:
+        return str((data_dir / DB_NAME).absolute())
+    configured = environ.get("ZEITGEIST_DATABASE_PATH", "")
+    if configured == MEMORY:
+        return MEMORY
+    if configured:
+        return str(Path(configured).absolute())
+    zeitgeist_data = environ.get("ZEITGEIST_DATA_PATH", "")
+    base = Path(zeitgeist_data) if zeitgeist_data else default_data_dir(dict(environ))
+    return str((base / DB_NAME).absolute())
+
+
+def _is_zeitgeist_database(path: Path) -> bool:
+    """True if ``path`` is a Zeitgeist ``activity.sqlite`` (it has Zeitgeist's tables)."""
+    try:
+        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return False
+    try:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    except sqlite3.Error:
+        return False
+    finally:
+        conn.close()
+    return {"schema_version", "event", "uri"} <= names
+
+
+def open_engine(location: str) -> Engine:
+    """Open the log at ``location``; StartupError with upstream's exit status if it fails."""
+    if location == MEMORY:
+        return Engine.open(MEMORY)
+    path = Path(location)
+    try:
+        if path.is_file() and path.stat().st_size and _is_zeitgeist_database(path):
+            raise StartupError(
+                EXIT_CANNOT_OPEN,
+                f"{path} is a Zeitgeist database: import it with `zeitbus import-zeitgeist "
+                f"{path}`, or set ZEITGEIST_DATABASE_PATH to a new file",
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # An empty file is an empty SQLite database; creating it makes Engine.open
+        # take the path as the file whatever its name ends with.
+        path.touch(mode=0o600, exist_ok=True)
+        return Engine.open(path)
+    except DatabaseBusy as error:
+        raise StartupError(
+            EXIT_LOCKED,
+            f"the database is locked ({error.message}); if another instance is "
+            "running, use --replace",
+        ) from error
+    except (ZeitbusError, OSError) as error:
+        raise StartupError(
+            EXIT_CANNOT_OPEN, f"could not open the database {path}: {error}"
+        ) from error
+
+
+def vacuum(location: str) -> int:
+    """``--vacuum``: compact the database file, report as upstream does, exit."""
+    if location == MEMORY:
+        logger.warning("Using in-memory database, no VACUUM needed")
+        return EXIT_OK
+    try:
+        engine = open_engine(location)
+    except StartupError as error:
+        logger.warning("%s", error)
+        return error.status
+    with engine:
+        sys.stdout.write("Performing VACUUM operation... ")
+        sys.stdout.flush()
+        try:
+            engine.vacuum()
+        except ZeitbusError as error:
+            sys.stdout.write("FAIL\n")
+            logger.warning("%s", error.message)
+            return EXIT_ERROR
+        sys.stdout.write("OK\n")
+    return EXIT_OK
+
+
+def setup_logging(level: str, log_file: Path | None) -> None:
+    """Log to stderr, or append to ``log_file``, at ``level`` (the only handler setup)."""
+    handler: logging.Handler
+    if log_file is not None:
+        handler = logging.FileHandler(log_file, mode="a", encoding="utf-8")
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s [%(name)s] %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # dbus-fast is chatty below WARNING, and upstream's tests never read our stderr pipe.
+    for chatty in ("dbus_fast", "asyncio"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+
+
+def run(options: Options, environ: Mapping[str, str] | None = None) -> int:
+    """Run the daemon until it is told to stop; returns the exit status."""
+    env = os.environ if environ is None else environ
+    setup_logging(options.log_level, options.log_file)
+    try:
+        return asyncio.run(_serve(options, database_location(env, options.data_dir)))
+    except StartupError as error:
+        logger.warning("%s", error)
+        return error.status
+
+
+async def _call_bus(bus: MessageBus, member: str, signature: str, *body: object) -> Message:
+    reply = await bus.call(
+        Message(
+            destination="org.freedesktop.DBus",
+            path="/org/freedesktop/DBus",
+            interface="org.freedesktop.DBus",
+            member=member,
+            signature=signature,
+            body=list(body),
+        )
+    )
+    if reply.message_type is MessageType.ERROR:
+        raise StartupError(EXIT_ERROR, f"{member} failed: {reply.error_name} {reply.body}")
+    return reply
+
+
+async def _quit_instance(bus: MessageBus) -> None:
+    """Call Quit on the running instance and wait for its answer (or its silence)."""
+    call = Message(
+        destination=ENGINE_BUS_NAME, path=LOG_PATH, interface=LOG_INTERFACE, member="Quit"
+    )
+    try:
+        reply = await asyncio.wait_for(bus.call(call), QUIT_TIMEOUT)
+    except TimeoutError:
+        logger.warning("The running instance did not answer Quit")
+        return
+    if reply.message_type is MessageType.ERROR:
+        # NoReply is what a daemon that quits before answering gives.
+        logger.info("Quit: %s", reply.error_name)
+
+
+class _Names:
+    """Follows NameAcquired and NameLost for the engine's bus name."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self.acquired = asyncio.Event()
+        self._stop = stop
+
+    def handle(self, msg: Message) -> bool:
+        if (
+            msg.message_type is MessageType.SIGNAL
+            and msg.sender == "org.freedesktop.DBus"
+            and msg.body[:1] == [ENGINE_BUS_NAME]
+        ):
+            if msg.member == "NameAcquired":
+                self.acquired.set()
+            elif msg.member == "NameLost" and self.acquired.is_set() and not self._stop.is_set():
+                logger.warning("Lost the name %s; stopping", ENGINE_BUS_NAME)
+                self._stop.set()
+        return False
+
+
+async def _own_name(bus: MessageBus, names: _Names) -> None:
+    """Take the engine's name, waiting a while if an instance we asked to quit holds it."""
+    reply = await bus.request_name(ENGINE_BUS_NAME, NameFlag.NONE)
+    if reply in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
+        names.acquired.set()
+        return
+    logger.debug("Waiting %.0f seconds to acquire the name...", TAKEOVER_TIMEOUT)
+    try:
+        await asyncio.wait_for(names.acquired.wait(), TAKEOVER_TIMEOUT)
+    except TimeoutError:
+        raise StartupError(
+            EXIT_EXISTING_INSTANCE, "Timeout reached, unable to acquire name!"
+        ) from None
+
+
+async def _serve(options: Options, location: str) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        bus = await MessageBus(bus_type=BusType.SESSION).connect()
+    except Exception as error:  # no address, no socket, auth refused: all the same to us
+        raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
+    try:
+        return await _serve_on(bus, options, location, stop)
+    finally:
+        bus.disconnect()
+
+
+async def _serve_on(bus: MessageBus, options: Options, location: str, stop: asyncio.Event) -> int:
+    owner = await _call_bus(bus, "NameHasOwner", "s", ENGINE_BUS_NAME)
+    if owner.body[0]:
+        if not (options.replace or options.quit):
+            raise StartupError(
+                EXIT_EXISTING_INSTANCE,
+                "An existing instance was found. Please use --replace to stop it "
+                "and start a new instance.",
+            )
+        await _quit_instance(bus)
+    if options.quit:
+        return EXIT_OK
+
+    engine = await asyncio.to_thread(open_engine, location)
+    try:
+        service = LogService(engine, bus, datapath=location, on_quit=stop.set)
+        names = _Names(stop)
+        bus.add_message_handler(names.handle)
+        await service.start()
+        await _own_name(bus, names)
+        logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)
+        disconnected = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
+        stopped = asyncio.ensure_future(stop.wait())
+        await asyncio.wait((disconnected, stopped), return_when=asyncio.FIRST_COMPLETED)
+        if disconnected.done() and not disconnected.cancelled():
+            logger.warning("The bus connection closed (%s); stopping", disconnected.exception())
+        for waiter in (disconnected, stopped):
+            waiter.cancel()
+        await service.stop()
+        if bus.connected:
+            await bus.release_name(ENGINE_BUS_NAME)
+    finally:
+        await asyncio.to_thread(engine.close)
+    return EXIT_OK

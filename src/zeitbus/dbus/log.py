@@ -1,0 +1,488 @@
+"""``org.gnome.zeitgeist.Log`` on ``/org/gnome/zeitgeist/log/activity``.
+
+Theory of operation. Each method decodes its arguments (``codec``), calls
+one Engine method in a worker thread, and encodes the answer, so a long query
+never stops the bus from being served. The engine is thread-safe (one writer,
+a reader connection per thread).
+
+Method calls are dispatched here, not by dbus-fast's ``ServiceInterface``,
+because InsertEvents and the monitor methods need the caller's unique bus
+name, which dbus-fast does not hand to service methods. ``LogProperties`` is
+still exported at the same path: it serves the three properties and the
+introspection data (dbus-python clients marshal by it), built from the same
+``METHODS`` table that dispatching uses, so the two cannot disagree. A call
+with the wrong signature gets ``org.freedesktop.DBus.Error.InvalidArgs``, as
+from GDBus.
+
+Monitors are fed from the engine's changes feed (``_catch_up``): after every
+InsertEvents and DeleteEvents, and before its reply is sent (upstream's
+order), the service reads the changes after its cursor and sends NotifyInsert
+and NotifyDelete calls for them; a poll picks up what other routes (the CLI,
+another process on the same database) committed. So monitors hear of what
+was stored, from any route, exactly once and in commit order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+from dbus_fast import ArgDirection, Message, MessageFlag, MessageType, PropertyAccess
+from dbus_fast import introspection as intr
+from dbus_fast.aio import MessageBus
+from dbus_fast.annotations import DBusSignature
+from dbus_fast.service import ServiceInterface, dbus_property
+
+from zeitbus.dbus.codec import (
+    event_to_wire,
+    events_from_wire,
+    events_to_wire,
+    templates_from_wire,
+)
+from zeitbus.dbus.errors import INVALID_ARGS, error_reply
+from zeitbus.dbus.monitors import DeleteNotification, InsertNotification, MonitorRegistry
+from zeitbus.engine import Engine
+from zeitbus.model import Change, ChangeKind, Event, TimeRange
+
+logger = logging.getLogger(__name__)
+
+ENGINE_BUS_NAME = "org.gnome.zeitgeist.Engine"
+LOG_PATH = "/org/gnome/zeitgeist/log/activity"
+LOG_INTERFACE = "org.gnome.zeitgeist.Log"
+MONITOR_INTERFACE = "org.gnome.zeitgeist.Monitor"
+ZEITGEIST_VERSION = (1, 0, 4)  # the release whose API we speak; clients compare with it
+
+EVENTS = "a(asaasay)"
+FEED_PAGE = 1000  # changes read per step when catching up
+POLL_INTERVAL = 1.0  # seconds between looks at the feed for other routes' changes
+STOP_GRACE = 5.0  # seconds calls in progress get to finish when the daemon stops
+
+_DBUS = "org.freedesktop.DBus"
+_NAME_OWNER_CHANGED = (
+    f"type='signal',sender='{_DBUS}',interface='{_DBUS}',"
+    "member='NameOwnerChanged',path='/org/freedesktop/DBus'"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Method:
+    """One Log method: its argument names and types, and its result types."""
+
+    name: str
+    args: tuple[tuple[str, str], ...]
+    results: tuple[str, ...]
+
+    @property
+    def in_signature(self) -> str:
+        """The D-Bus signature of the arguments."""
+        return "".join(kind for _, kind in self.args)
+
+    @property
+    def out_signature(self) -> str:
+        """The D-Bus signature of the reply."""
+        return "".join(self.results)
+
+
+_QUERY_ARGS = (
+    ("time_range", "(xx)"),
+    ("event_templates", EVENTS),
+    ("storage_state", "u"),
+    ("num_events", "u"),
+    ("result_type", "u"),
+)
+
+METHODS = {
+    method.name: method
+    for method in (
+        Method("InsertEvents", (("events", EVENTS),), ("au",)),
+        Method("GetEvents", (("event_ids", "au"),), (EVENTS,)),
+        Method("FindEventIds", _QUERY_ARGS, ("au",)),
+        Method("FindEvents", _QUERY_ARGS, (EVENTS,)),
+        Method(
+            "FindRelatedUris",
+            (
+                ("time_range", "(xx)"),
+                ("event_templates", EVENTS),
+                ("result_event_templates", EVENTS),
+                ("storage_state", "u"),
+                ("num_events", "u"),
+                ("result_type", "u"),
+            ),
+            ("as",),
+        ),
+        Method("DeleteEvents", (("event_ids", "au"),), ("(xx)",)),
+        Method(
+            "InstallMonitor",
+            (("monitor_path", "o"), ("time_range", "(xx)"), ("event_templates", EVENTS)),
+            (),
+        ),
+        Method("RemoveMonitor", (("monitor_path", "o"),), ()),
+        Method("Quit", (), ()),
+    )
+}
+
+
+class LogProperties(ServiceInterface):
+    """The Log interface's properties and introspection (its methods: ``LogService``)."""
+
+    def __init__(self, datapath: str, extensions: Sequence[str] = ()) -> None:
+        super().__init__(LOG_INTERFACE)
+        self._datapath = datapath
+        self._extensions = list(extensions)
+
+    @dbus_property(access=PropertyAccess.READ, name="version")
+    def version(self) -> Annotated[list[int], DBusSignature("(iii)")]:
+        """The Zeitgeist version this daemon is compatible with."""
+        return list(ZEITGEIST_VERSION)
+
+    @dbus_property(access=PropertyAccess.READ, name="extensions")
+    def extensions(self) -> Annotated[list[str], DBusSignature("as")]:
+        """The names of the loaded extensions."""
+        return list(self._extensions)
+
+    @dbus_property(access=PropertyAccess.READ, name="datapath")
+    def datapath(self) -> Annotated[str, DBusSignature("s")]:
+        """The database file (":memory:" for an in-memory log), as upstream."""
+        return self._datapath
+
+    def introspect(self) -> intr.Interface:
+        """The interface with the methods of ``METHODS`` added."""
+        interface = super().introspect()
+        interface.methods = [
+            intr.Method(
+                method.name,
+                [intr.Arg(kind, ArgDirection.IN, name) for name, kind in method.args],
+                [intr.Arg(kind, ArgDirection.OUT, "result") for kind in method.results],
+            )
+            for method in METHODS.values()
+        ]
+        return interface
+
+
+Handler = Callable[..., Awaitable[Any]]
+
+
+class LogService:
+    """Serves the Log methods on ``bus`` with ``engine``; ``on_quit`` is called by Quit."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        bus: MessageBus,
+        *,
+        datapath: str,
+        on_quit: Callable[[], None],
+    ) -> None:
+        self.engine = engine
+        self.bus = bus
+        self.datapath = datapath
+        self.monitors = MonitorRegistry()
+        self._on_quit = on_quit
+        self._cursor = 0
+        self._feed_lock = asyncio.Lock()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._poll: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Handler] = {
+            "InsertEvents": self.insert_events,
+            "GetEvents": self.get_events,
+            "FindEventIds": self.find_event_ids,
+            "FindEvents": self.find_events,
+            "FindRelatedUris": self.find_related_uris,
+            "DeleteEvents": self.delete_events,
+            "InstallMonitor": self.install_monitor,
+            "RemoveMonitor": self.remove_monitor,
+            "Quit": self.quit,
+        }
+        assert self._handlers.keys() == METHODS.keys()
+
+    async def start(self) -> None:
+        """Export the interface and start listening (before the bus name is taken)."""
+        self._cursor = await asyncio.to_thread(self.engine.last_seq)
+        self.bus.export(LOG_PATH, LogProperties(self.datapath))
+        self.bus.add_message_handler(self.handle)
+        await self._add_match(_NAME_OWNER_CHANGED)
+        self._poll = asyncio.ensure_future(self._poll_feed())
+
+    async def stop(self) -> None:
+        """Stop taking calls, let the calls in progress finish (a while), stop the poll."""
+        self.bus.remove_message_handler(self.handle)
+        if self._poll is not None:
+            self._poll.cancel()
+        tasks = list(self._tasks)
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _add_match(self, rule: str) -> None:
+        reply = await self.bus.call(
+            Message(
+                destination=_DBUS,
+                path="/org/freedesktop/DBus",
+                interface=_DBUS,
+                member="AddMatch",
+                signature="s",
+                body=[rule],
+            )
+        )
+        if reply.message_type is MessageType.ERROR:
+            raise RuntimeError(f"AddMatch failed: {reply.error_name}: {reply.body}")
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- dispatch --------------------------------------------------------------
+
+    def handle(self, msg: Message) -> bool:
+        """dbus-fast message handler: take Log calls and NameOwnerChanged; pass the rest."""
+        if msg.message_type is MessageType.SIGNAL:
+            if msg.member == "NameOwnerChanged" and msg.sender == _DBUS:
+                self._name_owner_changed(msg.body)
+            return False
+        if (
+            msg.message_type is not MessageType.METHOD_CALL
+            or msg.path != LOG_PATH
+            or msg.interface not in (LOG_INTERFACE, None)
+            or msg.member not in METHODS
+        ):
+            return False
+        method = METHODS[msg.member]
+        if msg.signature != method.in_signature:
+            self._reply(
+                msg,
+                Message.new_error(
+                    msg,
+                    INVALID_ARGS,
+                    f"Type of message, '({msg.signature})', does not match "
+                    f"expected type '({method.in_signature})'",
+                ),
+            )
+            return True
+        self._spawn(self._dispatch(method, msg))
+        return True
+
+    async def _dispatch(self, method: Method, msg: Message) -> None:
+        started = time.perf_counter()
+        try:
+            result = await self._handlers[method.name](msg.sender or "", *msg.body)
+        except Exception as error:
+            reply = error_reply(msg, error)
+            logger.debug("%s from %s: %s", method.name, msg.sender, reply.error_name)
+        else:
+            body = [] if not method.results else [result]
+            reply = Message.new_method_return(msg, method.out_signature, body)
+            logger.debug(
+                "%s from %s: %.1f ms",
+                method.name,
+                msg.sender,
+                (time.perf_counter() - started) * 1000,
+            )
+        sent = self._reply(msg, reply)
+        if method.name == "Quit":
+            if sent is not None:
+                await sent  # out before the connection closes
+            self._on_quit()
+
+    def _reply(self, call: Message, reply: Message) -> asyncio.Future[None] | None:
+        if call.flags & MessageFlag.NO_REPLY_EXPECTED:
+            return None
+        sent: asyncio.Future[None] = self.bus.send(reply)
+        return sent
+
+    # -- the methods -----------------------------------------------------------
+
+    async def insert_events(self, sender: str, events: list[Any]) -> list[int]:
+        """InsertEvents: ids in order, 0 for dropped events; monitors are told first."""
+        batch = events_from_wire(events)
+        ids = await asyncio.to_thread(self.engine.insert_events, batch, sender or None)
+        await self._catch_up()
+        return ids
+
+    async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
+        """GetEvents: events in request order, the NULL event for unknown ids."""
+        return await asyncio.to_thread(lambda: events_to_wire(self.engine.get_events(ids)))
+
+    async def find_event_ids(
+        self,
+        sender: str,
+        time_range: list[int],
+        templates: list[Any],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+    ) -> list[int]:
+        """FindEventIds."""
+        query = (TimeRange(*time_range), templates_from_wire(templates))
+        return await asyncio.to_thread(
+            self.engine.find_event_ids, *query, storage_state, num_events, result_type
+        )
+
+    async def find_events(
+        self,
+        sender: str,
+        time_range: list[int],
+        templates: list[Any],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+    ) -> list[Any]:
+        """FindEvents: the events of FindEventIds, capped at 4 MiB."""
+        query = (TimeRange(*time_range), templates_from_wire(templates))
+
+        def find() -> list[Any]:
+            found = self.engine.find_events(*query, storage_state, num_events, result_type)
+            return events_to_wire(found)
+
+        return await asyncio.to_thread(find)
+
+    async def find_related_uris(
+        self,
+        sender: str,
+        time_range: list[int],
+        templates: list[Any],
+        result_templates: list[Any],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+    ) -> list[str]:
+        """FindRelatedUris."""
+        query = (
+            TimeRange(*time_range),
+            templates_from_wire(templates),
+            templates_from_wire(result_templates),
+        )
+        return await asyncio.to_thread(
+            self.engine.find_related_uris, *query, storage_state, num_events, result_type
+        )
+
+    async def delete_events(self, sender: str, ids: list[int]) -> list[int]:
+        """DeleteEvents: the deleted events' time range, (-1, -1) if none existed."""
+        deleted = await asyncio.to_thread(self.engine.delete_events, ids)
+        await self._catch_up()
+        return [-1, -1] if deleted is None else list(deleted)
+
+    async def install_monitor(
+        self, sender: str, path: str, time_range: list[int], templates: list[Any]
+    ) -> None:
+        """InstallMonitor for (sender, path); a second install of the pair is ignored."""
+        start, end = time_range
+        if not self.monitors.install(sender, path, (start, end), templates_from_wire(templates)):
+            logger.warning("There's already a monitor installed for %s#%s", sender, path)
+
+    async def remove_monitor(self, sender: str, path: str) -> None:
+        """RemoveMonitor; an unknown monitor is only logged."""
+        if not self.monitors.remove(sender, path):
+            logger.warning("There's no monitor installed for %s#%s", sender, path)
+
+    async def quit(self, sender: str) -> None:
+        """Quit: the reply goes out, then the daemon stops."""
+        logger.info("Quit called by %s", sender)
+
+    # -- monitors --------------------------------------------------------------
+
+    def _name_owner_changed(self, body: list[Any]) -> None:
+        name, _old, new = body
+        if not new and name.startswith(":"):
+            removed = self.monitors.remove_owner(name)
+            if removed:
+                logger.debug("Client %s disconnected: %d monitors removed", name, removed)
+
+    async def _poll_feed(self) -> None:
+        """Notify monitors of changes other routes committed.
+
+        A failure is logged and tried again at the next tick; it never stops the loop.
+        """
+        while True:
+            await asyncio.sleep(POLL_INTERVAL)
+            if len(self.monitors):
+                try:
+                    await self._catch_up()
+                except Exception:
+                    logger.exception("Reading the changes feed for monitors failed")
+
+    async def _catch_up(self) -> None:
+        """Notify monitors of every change after the cursor, in commit order."""
+        async with self._feed_lock:
+            if not len(self.monitors):
+                self._cursor = await asyncio.to_thread(self.engine.last_seq)
+                return
+            while True:
+                runs, cursor = await asyncio.to_thread(self._read_feed, self._cursor)
+                for run in runs:
+                    for notification in run.notifications(self.monitors):
+                        self._notify(notification)
+                if cursor == self._cursor:
+                    return
+                self._cursor = cursor
+
+    def _read_feed(self, since: int) -> tuple[list[_Run], int]:
+        """The next page of changes, as runs of inserts and runs of deletes, and its end."""
+        changes = self.engine.changes(since, FEED_PAGE)
+        if not changes:
+            return [], since
+        stored = self.engine.get_events(
+            [change.id for change in changes if change.kind is ChangeKind.INSERT]
+        )
+        by_id = {event.id: event for event in stored if event is not None}
+        runs: list[_Run] = []
+        for change in changes:
+            if not runs or runs[-1].kind is not change.kind:
+                runs.append(_Run(change.kind))
+            runs[-1].add(change, by_id)
+        return runs, changes[-1].seq
+
+    def _notify(self, notification: InsertNotification | DeleteNotification) -> None:
+        monitor = notification.monitor
+        if isinstance(notification, InsertNotification):
+            member, signature = "NotifyInsert", "(xx)a(asaasay)"
+            payload: list[Any] = [event_to_wire(event) for event in notification.events]
+        else:
+            member, signature = "NotifyDelete", "(xx)au"
+            payload = list(notification.ids)
+        # Like upstream, fire and forget: a client that went away must not stall the daemon.
+        self.bus.send(
+            Message(
+                destination=monitor.owner,
+                path=monitor.path,
+                interface=MONITOR_INTERFACE,
+                member=member,
+                signature=signature,
+                body=[list(notification.time_range), payload],
+                flags=MessageFlag.NO_REPLY_EXPECTED | MessageFlag.NO_AUTOSTART,
+            )
+        )
+
+
+@dataclass
+class _Run:
+    """Consecutive changes of one kind: the stored events, or the deleted (id, timestamp)s."""
+
+    kind: ChangeKind
+    events: list[Event] = field(default_factory=list)
+    deleted: list[tuple[int, int]] = field(default_factory=list)
+
+    def add(self, change: Change, stored: dict[int, Event]) -> None:
+        """Add one change; an insert whose event is gone again is skipped (a tombstone follows)."""
+        if change.kind is ChangeKind.DELETE:
+            self.deleted.append((change.id, change.timestamp))
+        elif change.id in stored:
+            self.events.append(stored[change.id])
+
+    def notifications(
+        self, monitors: MonitorRegistry
+    ) -> list[InsertNotification] | list[DeleteNotification]:
+        """The calls this run asks for."""
+        if self.kind is ChangeKind.INSERT:
+            return monitors.for_insert(self.events)
+        if not self.deleted:
+            return []
+        stamps = [stamp for _, stamp in self.deleted]
+        ids = [event_id for event_id, _ in self.deleted]
+        return monitors.for_delete((min(stamps), max(stamps)), ids)

@@ -48,19 +48,21 @@ steps = st.lists(
 )
 
 
+_ROWS = "subject s JOIN subject_info i ON i.id = s.info JOIN event e ON e.id = s.event_id"
+
+
 def _recomputed(db: Path) -> set[tuple[int, int, int, int, int, int, int]]:
     """The stat table as it would be built from scratch out of the rows."""
     conn = sqlite3.connect(db)
     out = set()
     for code, key, _ in FIELDS.values():
         rows = conn.execute(
-            f"SELECT {key}, count(*), max(s.timestamp), min(s.timestamp) FROM subject s"
-            f" JOIN event e ON e.id = s.event_id WHERE {key} IS NOT NULL GROUP BY {key}"
+            f"SELECT {key}, count(*), max(s.timestamp), min(s.timestamp) FROM {_ROWS}"
+            f" WHERE {key} IS NOT NULL GROUP BY {key}"
         ).fetchall()
         for value, count, newest, oldest in rows:
             pick = (
-                f"SELECT min(s.event_id) FROM subject s JOIN event e ON e.id = s.event_id"
-                f" WHERE {key} = ? AND s.timestamp = ?"
+                f"SELECT min(s.event_id) FROM {_ROWS} WHERE {key} = ? AND s.timestamp = ?"
             )
             newest_id = conn.execute(pick, (value, newest)).fetchone()[0]
             oldest_id = conn.execute(pick, (value, oldest)).fetchone()[0]

@@ -580,6 +580,12 @@ class EngineMachine(RuleBasedStateMachine):
         ).fetchone()[0]
         assert lonely_subjects == 0
         assert empty_events == 0
+        # Each subject_info row counts exactly the subject rows using it, and none is unused.
+        miscounted = self.db.execute(
+            "SELECT count(*) FROM subject_info i WHERE i.rows != "
+            "(SELECT count(*) FROM subject s WHERE s.info = i.id) OR i.rows <= 0"
+        ).fetchone()[0]
+        assert miscounted == 0
 
     @invariant()
     def feed_matches(self) -> None:

@@ -20,13 +20,13 @@ SELECT value FROM term WHERE id != 0 AND id NOT IN (
     UNION SELECT actor FROM event UNION SELECT origin FROM event WHERE origin IS NOT NULL
     UNION SELECT uri FROM subject
     UNION SELECT current_uri FROM subject WHERE current_uri IS NOT NULL
-    UNION SELECT interpretation FROM subject WHERE interpretation IS NOT NULL
-    UNION SELECT manifestation FROM subject WHERE manifestation IS NOT NULL
-    UNION SELECT origin FROM subject WHERE origin IS NOT NULL
     UNION SELECT current_origin FROM subject WHERE current_origin IS NOT NULL
-    UNION SELECT mimetype FROM subject WHERE mimetype IS NOT NULL
-    UNION SELECT text FROM subject WHERE text IS NOT NULL
-    UNION SELECT storage FROM subject WHERE storage IS NOT NULL
+    UNION SELECT interpretation FROM subject_info WHERE interpretation IS NOT NULL
+    UNION SELECT manifestation FROM subject_info WHERE manifestation IS NOT NULL
+    UNION SELECT origin FROM subject_info WHERE origin IS NOT NULL
+    UNION SELECT mimetype FROM subject_info WHERE mimetype IS NOT NULL
+    UNION SELECT text FROM subject_info WHERE text IS NOT NULL
+    UNION SELECT storage FROM subject_info WHERE storage IS NOT NULL
     UNION SELECT id FROM storage)
 ORDER BY value
 """

@@ -26,6 +26,7 @@ them so that positive matches still use the indexes.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -42,19 +43,27 @@ _CURRENT_URI = "COALESCE(s.current_uri, s.uri)"
 _USED_AS_URI = (
     "(EXISTS (SELECT 1 FROM subject u WHERE u.uri = ?)"
     " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_uri = ?)"
-    " OR EXISTS (SELECT 1 FROM subject u WHERE u.origin = ?)"
+    " OR EXISTS (SELECT 1 FROM subject_info u WHERE u.origin = ?)"
     " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_origin = ?)"
     " OR EXISTS (SELECT 1 FROM event u WHERE u.origin = ?))"
 )
-_CURRENT_ORIGIN = "NULLIF(COALESCE(s.current_origin, s.origin), 0)"
+_CURRENT_ORIGIN = "NULLIF(COALESCE(s.current_origin, i.origin), 0)"
+# Conditions name subject_info's columns through the alias "i".
+_READS_INFO = re.compile(r"\bi\.")
+
+
+def reads_info(sql: str) -> bool:
+    """True if the SQL fragment reads a column of ``subject_info i``."""
+    return bool(_READS_INFO.search(sql))
+
 
 # group field -> (SQL expression of the group key, needs the subject join)
 GROUP_COLUMNS: dict[GroupField, tuple[str, bool]] = {
     GroupField.SUBJECT_URI: ("s.uri", True),
     GroupField.ACTOR: ("e.actor", False),
-    GroupField.SUBJECT_ORIGIN: ("s.origin", True),
-    GroupField.SUBJECT_INTERPRETATION: ("s.interpretation", True),
-    GroupField.MIMETYPE: ("s.mimetype", True),
+    GroupField.SUBJECT_ORIGIN: ("i.origin", True),
+    GroupField.SUBJECT_INTERPRETATION: ("i.interpretation", True),
+    GroupField.MIMETYPE: ("i.mimetype", True),
     GroupField.CURRENT_URI: (_CURRENT_URI, True),
     GroupField.EVENT_ORIGIN: ("e.origin", False),
     GroupField.CURRENT_ORIGIN: (_CURRENT_ORIGIN, True),
@@ -69,6 +78,8 @@ class Where:
     params: list[object] = field(default_factory=list)
     uses_subject: bool = False
     uses_event: bool = False
+    # True if some condition reads ``subject_info i`` (joined to ``s`` by its info id).
+    uses_info: bool = False
     # True if some condition is an equality that a (column, timestamp) index on
     # ``subject`` serves in time order.
     seek_subject: bool = False
@@ -90,6 +101,7 @@ class Where:
         self.arity.append(len(params))
         if subject:
             self.uses_subject = True
+            self.uses_info |= bool(_READS_INFO.search(sql))
         else:
             self.uses_event = True
         self.seek_subject |= seek
@@ -101,6 +113,7 @@ class Where:
             list(self.params),
             self.uses_subject,
             self.uses_event,
+            self.uses_info,
             self.seek_subject,
             list(self.forks),
             list(self.on_subject),
@@ -126,8 +139,11 @@ class Where:
         for sql, params, on_subject in self.conditions():
             (subject_part if on_subject else event_part).add(sql, *params, subject=on_subject)
         if subject_part.sql:
+            source = "subject s"
+            if self.uses_info:
+                source += " JOIN subject_info i ON i.id = s.info"
             event_part.add(
-                "EXISTS (SELECT 1 FROM subject s WHERE s.event_id = e.id AND "
+                f"EXISTS (SELECT 1 FROM {source} WHERE s.event_id = e.id AND "
                 + " AND ".join(subject_part.sql)
                 + ")",
                 *subject_part.params,
@@ -157,6 +173,7 @@ class Where:
         self.arity.append(len(other.params))
         self.uses_subject |= other.uses_subject
         self.uses_event |= other.uses_event
+        self.uses_info |= other.uses_info
 
     def clause(self) -> str:
         """The conditions ANDed after " WHERE ", or "" if there is none."""
@@ -171,7 +188,8 @@ class Where:
 
 def _with(where: Where, sql: str, params: list[object]) -> Where:
     out = where.copy()
-    out.add(sql, *params, subject=True, seek=True)
+    # A branch on subject_info's columns has no (column, timestamp) index to seek.
+    out.add(sql, *params, subject=True, seek=not _READS_INFO.search(sql))
     return out
 
 
@@ -244,7 +262,7 @@ class TemplateCompiler:
             if excluded:
                 marks = ",".join("?" * len(excluded))
                 where.add(
-                    f"(s.storage IS NULL OR s.storage NOT IN ({marks}))", *excluded, subject=True
+                    f"(i.storage IS NULL OR i.storage NOT IN ({marks}))", *excluded, subject=True
                 )
         alternatives = Where()
         for template in templates:
@@ -265,6 +283,7 @@ class TemplateCompiler:
         if time_range.end != 0:
             out.add(f"{column} <= ?", time_range.end, subject=on_subject)
         out.uses_subject, out.uses_event = where.uses_subject, where.uses_event
+        out.uses_info = where.uses_info
         return out
 
     def template(self, template: Event) -> Where:
@@ -291,21 +310,21 @@ class TemplateCompiler:
     def _subject(self, where: Where, subject: Subject, template: Event) -> None:
         if subject.interpretation:
             # Upstream tests the event interpretation for a wildcard here too.
-            self._symbol(where, "s.interpretation", subject.interpretation, subject=True)
+            self._symbol(where, "i.interpretation", subject.interpretation, subject=True)
         if subject.manifestation:
             if subject.manifestation.endswith("*"):
                 raise _field_error("subject manifestation", "prefix search")
-            self._symbol(where, "s.manifestation", subject.manifestation, subject=True)
+            self._symbol(where, "i.manifestation", subject.manifestation, subject=True)
         if subject.mimetype:
-            self._looked_up(where, "s.mimetype", subject.mimetype, subject=True)
+            self._looked_up(where, "i.mimetype", subject.mimetype, subject=True)
         if subject.uri:
             self._uri(where, "s.uri", subject.uri, subject=True)
         if subject.origin:
-            self._uri(where, "s.origin", subject.origin, subject=True)
+            self._uri(where, "i.origin", subject.origin, subject=True)
         if subject.text:
             # "!", "+" and "*" are ordinary characters in a text template.
-            sql, params = self._equals_uri("s.text", subject.text)
-            where.add(sql, *params, subject=True, seek=bool(params))
+            sql, params = self._equals_uri("i.text", subject.text)
+            where.add(sql, *params, subject=True)
         if subject.current_uri:
             self._uri(
                 where,
@@ -320,14 +339,14 @@ class TemplateCompiler:
                 _CURRENT_ORIGIN,
                 subject.current_origin,
                 subject=True,
-                stored=("s.current_origin", "s.origin"),
+                stored=("s.current_origin", "i.origin"),
             )
         if subject.storage:
             if subject.storage.startswith("!"):
                 raise _field_error("subject storage", "negation")
             if subject.storage.endswith("*"):
                 raise _field_error("subject storage", "prefix search")
-            sql, params = self._equals_uri("s.storage", subject.storage)
+            sql, params = self._equals_uri("i.storage", subject.storage)
             where.add(sql, *params, subject=True)
 
     def _symbol(self, where: Where, column: str, value: str, *, subject: bool) -> None:
@@ -355,7 +374,7 @@ class TemplateCompiler:
             self._prefix(where, column, value, negated, subject=subject)
         else:
             op = "!=" if negated else "="
-            seek = subject and not negated
+            seek = column.startswith("s.") and not negated
             where.add(f"{column} {op} ?", self._id_or_minus_one(value), subject=subject, seek=seek)
 
     def _equals_uri(self, column: str, value: str) -> tuple[str, list[object]]:
@@ -403,7 +422,7 @@ class TemplateCompiler:
                     f"({own} = ? OR ({own} IS NULL AND {base} = ?))", term, term, subject=subject
                 )
         else:
-            where.add(f"{column} = ?", term, subject=subject, seek=subject)
+            where.add(f"{column} = ?", term, subject=subject, seek=column.startswith("s."))
 
     def _prefix(
         self,

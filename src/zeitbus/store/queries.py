@@ -28,7 +28,7 @@ from zeitbus.model import (
     Subject,
     TimeRange,
 )
-from zeitbus.store import recent_groups, stats
+from zeitbus.store import planner, recent_groups, stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -70,10 +70,10 @@ def find_event_ids(
         or storage_state is not StorageState.ANY
         or not _unbounded(time_range)
     ):
-        arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
+        arms = _arms(store, conn, templates, storage_state, num_events)
         return recent_groups.find_ids(conn, arms, time_range, result_type, num_events)
     if result_type.group is None:
-        arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
+        arms = _arms(store, conn, templates, storage_state, num_events)
         sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
     else:
         where = compile_where(store, conn, templates, storage_state)
@@ -101,6 +101,20 @@ def find_event_ids(
             break
         size = min(size * 2, _FETCH)
     return ids
+
+
+def _arms(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+    num_events: int,
+) -> list[Where]:
+    """The find's ORed arms, each with its way of reading subject_info chosen."""
+    arms = _compiler(store, conn, forks=True).arms(templates, storage_state)
+    # Events have 1.57 subjects on average; an estimate is all the planner needs.
+    subject_rows = max(1, store.last_id * 3 // 2)
+    return planner.seek_infos(conn, arms, num_events, subject_rows)
 
 
 def _select_events(
@@ -163,7 +177,7 @@ def _select_groups(
     ts = "s.timestamp" if on_subject else "e.timestamp"
     event_id = "s.event_id" if on_subject else "e.id"
     conds = TemplateCompiler.time_conditions(where, time_range, ts)
-    conds.add(f"{key} IS NOT NULL", subject="s." in key)
+    conds.add(f"{key} IS NOT NULL", subject=key_on_subject)
     if not on_subject or key.startswith("e."):
         conds.uses_event = True
     aggregate = "min" if result_type.uses_oldest else "max"
@@ -189,9 +203,10 @@ def _unbounded(time_range: TimeRange) -> bool:
 def _from(where: Where, *, subject: bool) -> str:
     if not subject:
         return "event e"
+    source = "subject s JOIN subject_info i ON i.id = s.info" if where.uses_info else "subject s"
     if where.uses_event:
-        return "subject s JOIN event e ON e.id = s.event_id"
-    return "subject s"
+        return source + " JOIN event e ON e.id = s.event_id"
+    return source
 
 
 def get_events(
@@ -324,9 +339,10 @@ _GET_EVENTS = (
     " FROM event WHERE id IN (SELECT value FROM json_each(?))"
 )
 _GET_SUBJECTS = (
-    "SELECT event_id, uri, current_uri, interpretation, manifestation, origin, current_origin,"
-    " mimetype, text, storage FROM subject WHERE event_id IN (SELECT value FROM json_each(?))"
-    " ORDER BY event_id, position"
+    "SELECT s.event_id, s.uri, s.current_uri, i.interpretation, i.manifestation, i.origin,"
+    " s.current_origin, i.mimetype, i.text, i.storage"
+    " FROM subject s JOIN subject_info i ON i.id = s.info"
+    " WHERE s.event_id IN (SELECT value FROM json_each(?)) ORDER BY s.event_id, s.position"
 )
 _RELATED = (
     "SELECT event_id, timestamp, position, uri FROM subject"

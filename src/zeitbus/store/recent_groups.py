@@ -23,7 +23,7 @@ from __future__ import annotations
 import sqlite3
 
 from zeitbus.model import ResultType, TimeRange
-from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
+from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where, reads_info
 
 _FETCH = 512
 
@@ -96,8 +96,10 @@ def _stream(
             # One row per matching subject row, in a subject index's time order.
             conds = TemplateCompiler.time_conditions(arm, time_range, "s.timestamp")
             join = "subject s"
+            if conds.uses_info or reads_info(key):
+                join += " JOIN subject_info i ON i.id = s.info"
             if conds.uses_event or key.startswith("e."):
-                join = "subject s JOIN event e ON e.id = s.event_id"
+                join += " JOIN event e ON e.id = s.event_id"
             sql = f"SELECT s.event_id AS id, s.timestamp AS ts, {key} AS k FROM {join}"
         elif key_on_subject:
             # One row per matching subject row, walking events newest first
@@ -106,6 +108,7 @@ def _stream(
             sql = (
                 f"SELECT e.id AS id, e.timestamp AS ts, {key} AS k"
                 " FROM event e CROSS JOIN subject s ON s.event_id = e.id"
+                " CROSS JOIN subject_info i ON i.id = s.info"
             )
         else:
             # An event-level key: one row per matching event.

@@ -34,7 +34,7 @@ from zeitbus.errors import (
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
 from zeitbus.store import schema, stats
-from zeitbus.store.writer import BatchWriter
+from zeitbus.store.writer import BatchWriter, InfoKey
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +134,10 @@ class SQLiteStore:
         self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
+        # subject_info key -> id, for the writer only; committed and this transaction's.
+        self._infos: dict[InfoKey, int] = {}
+        self._pending_infos: dict[InfoKey, int] = {}
+        self._dropped_infos: set[InfoKey] = set()
         with translate_errors():
             self._writer = self._connect(write=True)
             found = schema.migrate(self._writer)
@@ -198,15 +202,21 @@ class SQLiteStore:
             changes_before = conn.total_changes
             self._pending_terms, self._pending_storages = {}, set()
             self._dropped_terms = {}
+            self._pending_infos, self._dropped_infos = {}, set()
             try:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 self._pending_terms, self._pending_storages = {}, set()
+                self._pending_infos, self._dropped_infos = {}, set()
                 if self._dropped_terms:
                     self.terms.generation += 1
                 raise
+            self._infos.update(self._pending_infos)
+            for key in self._dropped_infos:
+                self._infos.pop(key, None)
+            self._pending_infos, self._dropped_infos = {}, set()
             for value, term in self._pending_terms.items():
                 if term not in self._dropped_terms:
                     self.terms.remember(value, term)
@@ -340,6 +350,22 @@ class SQLiteStore:
                 self.terms.remember(value, term)
         return term
 
+    def _info_for_write(self, conn: sqlite3.Connection, key: InfoKey) -> int:
+        """The subject_info id of ``key``, creating the row inside the open transaction."""
+        info = self._infos.get(key)
+        if info is None:
+            info = self._pending_infos.get(key)
+            if info is None:
+                row = conn.execute(_INFO_BY_KEY, key).fetchone()
+                if row is None:
+                    info = int(conn.execute(_INSERT_INFO, key).lastrowid or 0)
+                else:
+                    info = int(row[0])
+                if len(self._infos) > 500_000:  # bound memory; lookups refill it
+                    self._infos.clear()
+                self._pending_infos[key] = info
+        return info
+
     def lookup_term(self, conn: sqlite3.Connection, value: str) -> int | None:
         """The committed id of ``value``, or None if no such term is stored."""
         term = self.terms.ids.get(value)
@@ -449,8 +475,10 @@ class SQLiteStore:
             # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
             leaving = stats.rows_of_doomed(conn)
             stats.subtract(conn, leaving)
+            infos = conn.execute(_DOOMED_INFOS).fetchall()
             conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
             conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
+            self._release_infos(conn, infos)
             stats.repair(conn, leaving.keys(), {r[0] for r in found})
             first_seq = None
             for event_id, timestamp, uid in found:
@@ -467,6 +495,23 @@ class SQLiteStore:
         )
         timestamps = [r[1] for r in found]
         return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
+
+    def _release_infos(self, conn: sqlite3.Connection, infos: list[tuple[int, int]]) -> None:
+        """Take deleted rows off their subject_info counts; drop the unused infos."""
+        conn.executemany(
+            "UPDATE subject_info SET rows = rows - ? WHERE id = ?", [(n, i) for i, n in infos]
+        )
+        unused = conn.execute(
+            "SELECT id, interpretation, manifestation, origin, mimetype, text, storage"
+            " FROM subject_info WHERE id IN (SELECT value FROM json_each(?)) AND rows <= 0",
+            (_json_ids([i for i, _ in infos]),),
+        ).fetchall()
+        if unused:
+            conn.execute(
+                "DELETE FROM subject_info WHERE id IN (SELECT value FROM json_each(?))",
+                (_json_ids([row[0] for row in unused]),),
+            )
+            self._dropped_infos.update(tuple(row[1:]) for row in unused)
 
     def drop_orphans(self, conn: sqlite3.Connection, candidates: set[int] | None) -> None:
         """Delete the terms among ``candidates`` (or ``temp.candidate``) no row uses.
@@ -542,6 +587,14 @@ class SQLiteStore:
         return None if row is None else int(row[0])
 
 
+_INFO_BY_KEY = (
+    "SELECT id FROM subject_info WHERE interpretation IS ? AND manifestation IS ?"
+    " AND origin IS ? AND mimetype IS ? AND text IS ? AND storage IS ?"
+)
+_INSERT_INFO = (
+    "INSERT INTO subject_info (interpretation, manifestation, origin, mimetype, text, storage,"
+    " rows) VALUES (?, ?, ?, ?, ?, ?, 0)"
+)
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)
     SELECT interpretation FROM event WHERE id IN (SELECT id FROM temp.doomed)
@@ -550,12 +603,14 @@ INSERT OR IGNORE INTO temp.candidate (id)
     UNION SELECT origin FROM event WHERE id IN (SELECT id FROM temp.doomed)
     UNION SELECT uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
     UNION SELECT current_uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT interpretation FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT manifestation FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
     UNION SELECT current_origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT mimetype FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT text FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+    UNION SELECT value FROM subject_info i, json_each(json_array(i.interpretation,
+            i.manifestation, i.origin, i.mimetype, i.text))
+        WHERE i.id IN (SELECT info FROM subject WHERE event_id IN (SELECT id FROM temp.doomed))
+"""
+# How many rows each subject_info loses with the doomed events.
+_DOOMED_INFOS = """
+SELECT info, count(*) FROM subject WHERE event_id IN (SELECT id FROM temp.doomed) GROUP BY info
 """
 # Every column that can hold a term has an index with the term first, so each
 # NOT EXISTS is one index probe. Storage terms stay: the storage table holds them.
@@ -570,12 +625,12 @@ WHERE c.id IS NOT NULL AND c.id != 0
   AND NOT EXISTS (SELECT 1 FROM event WHERE origin = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject WHERE uri = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject WHERE current_uri = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE interpretation = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE manifestation = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE origin = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject WHERE current_origin = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE mimetype = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE text = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE interpretation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE manifestation = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE origin = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE mimetype = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE text = c.id)
   AND NOT EXISTS (SELECT 1 FROM storage WHERE id = c.id)
 """
 _CHANGES = """

@@ -18,30 +18,48 @@ old current_uri and current_origin groups to the new ones the same way.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable, Sequence
 
 from zeitbus.model import GroupField
+from zeitbus.templates import reads_info
 
 # field -> (code stored in stat.field, key expression over "s"/"e", on event?)
 FIELDS: dict[GroupField, tuple[int, str, bool]] = {
     GroupField.SUBJECT_URI: (1, "s.uri", False),
     GroupField.ACTOR: (2, "e.actor", True),
-    GroupField.SUBJECT_ORIGIN: (3, "s.origin", False),
-    GroupField.SUBJECT_INTERPRETATION: (4, "s.interpretation", False),
-    GroupField.MIMETYPE: (5, "s.mimetype", False),
+    GroupField.SUBJECT_ORIGIN: (3, "i.origin", False),
+    GroupField.SUBJECT_INTERPRETATION: (4, "i.interpretation", False),
+    GroupField.MIMETYPE: (5, "i.mimetype", False),
     GroupField.CURRENT_URI: (6, "COALESCE(s.current_uri, s.uri)", False),
     GroupField.EVENT_ORIGIN: (7, "e.origin", True),
-    GroupField.CURRENT_ORIGIN: (8, "NULLIF(COALESCE(s.current_origin, s.origin), 0)", False),
+    GroupField.CURRENT_ORIGIN: (8, "NULLIF(COALESCE(s.current_origin, i.origin), 0)", False),
 }
 
-# The keys stored as NULL-means-same-as-another-column (see templates.py):
-# their rows are the union of two index-friendly conditions.
-_SPLIT_KEYS = {
-    6: ["current_uri = :v", "uri = :v AND current_uri IS NULL"],
-    8: ["current_origin = :v", "origin = :v AND current_origin IS NULL"],
+# How to find a key's rows with indexes: (table, conditions whose union is the
+# rows, subject_info column the rows' info must have ``:v`` in, or None).
+# current_uri/current_origin are stored as NULL when equal to uri/origin (see
+# templates.py), so their rows are the union of two conditions.
+_BRANCHES: dict[int, list[tuple[str, str, str | None]]] = {
+    1: [("subject", "uri = :v", None)],
+    2: [("event", "actor = :v", None)],
+    3: [("subject", "1", "origin")],
+    4: [("subject", "1", "interpretation")],
+    5: [("subject", "1", "mimetype")],
+    6: [
+        ("subject", "current_uri = :v", None),
+        ("subject", "uri = :v AND current_uri IS NULL", None),
+    ],
+    7: [("event", "origin = :v", None)],
+    8: [
+        ("subject", "current_origin = :v", None),
+        ("subject", "current_origin IS NULL", "origin"),
+    ],
 }
-_CODES = {code: (key, on_event) for code, key, on_event in FIELDS.values()}
+# A key held by at most this many subject_info rows is found info by info
+# (one index seek each); a more common one by walking events newest first.
+_FEW_INFOS = 1000
 
 Aggregate = list[int]  # [rows, newest_ts, newest_id, oldest_ts, oldest_id]
 
@@ -99,9 +117,12 @@ def rows_of_doomed(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
     """How many rows each group loses with the events in ``temp.doomed``."""
     counts: dict[tuple[int, int], int] = {}
     for code, key, _ in FIELDS.values():
-        source = (
-            "subject s JOIN event e ON e.id = s.event_id" if key.startswith("e.") else "subject s"
-        )
+        if key.startswith("e."):
+            source = "subject s JOIN event e ON e.id = s.event_id"
+        elif reads_info(key):
+            source = "subject s JOIN subject_info i ON i.id = s.info"
+        else:
+            source = "subject s"
         for value, rows in conn.execute(
             f"SELECT {key}, count(*) FROM {source}"
             f" WHERE s.event_id IN (SELECT id FROM temp.doomed) AND {key} IS NOT NULL"
@@ -134,48 +155,88 @@ def repair(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[
             _recompute_ends(conn, code, value)
 
 
-def _branches(code: int) -> tuple[str, list[str]]:
-    """The table and the index-friendly conditions whose union is a key's rows."""
-    if code in _SPLIT_KEYS:
-        return "subject", _SPLIT_KEYS[code]
-    key, on_event = _CODES[code]
-    column = key.split(".", 1)[1]  # "e.actor" -> "actor"
-    return ("event" if on_event else "subject"), [f"{column} = :v"]
-
-
 def _recompute_ends(conn: sqlite3.Connection, code: int, value: int) -> None:
     """Re-pick a group's newest and oldest rows with a few index probes."""
-    table, branches = _branches(code)
-    eid = "id" if table == "event" else "event_id"
-    params = {"v": value}
     ends = []
-    for direction, pick in (("DESC", max), ("ASC", min)):
-        found = []
-        for cond in branches:
-            # ORDER BY ... LIMIT 1 walks the (key, timestamp) index from one end
-            # and stops at the first row the extra condition accepts.
-            sql = f"SELECT timestamp FROM {table} WHERE {cond} ORDER BY timestamp {direction}"
-            row = conn.execute(sql + " LIMIT 1", params).fetchone()
-            if row is not None:
-                found.append(row[0])
+    for newest in (True, False):
+        found = [
+            end
+            for branch in _BRANCHES[code]
+            if (end := _branch_end(conn, *branch, value, newest)) is not None
+        ]
         if not found:
             conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
             return
-        ts = pick(found)
-        ids = [
-            conn.execute(
-                f"SELECT min({eid}) FROM {table} WHERE {cond} AND timestamp = :t",
-                {**params, "t": ts},
-            ).fetchone()[0]
-            for cond in branches
-        ]
-        ends.append((ts, min(i for i in ids if i is not None)))
+        # Newest: the highest timestamp, on a tie the lowest id; oldest: the lowest of both.
+        ends.append(min(found, key=lambda end: (-end[0] if newest else end[0], end[1])))
     (newest_ts, newest_id), (oldest_ts, oldest_id) = ends
     conn.execute(
         "UPDATE stat SET newest_ts = ?, newest_id = ?, oldest_ts = ?, oldest_id = ?"
         " WHERE field = ? AND value = ?",
         (newest_ts, newest_id, oldest_ts, oldest_id, code, value),
     )
+
+
+def _branch_end(
+    conn: sqlite3.Connection,
+    table: str,
+    cond: str,
+    info_column: str | None,
+    value: int,
+    newest: bool,
+) -> tuple[int, int] | None:
+    """(timestamp, lowest event id) of one branch's newest or oldest row."""
+    direction = "DESC" if newest else "ASC"
+    eid = "id" if table == "event" else "event_id"
+    params: dict[str, object] = {"v": value}
+    if info_column is None:
+        # ORDER BY ... LIMIT 1 walks the (key, timestamp) index from one end
+        # and stops at the first row the extra condition accepts.
+        where = cond
+    else:
+        infos = [
+            row[0]
+            for row in conn.execute(
+                f"SELECT id FROM subject_info WHERE {info_column} = :v LIMIT {_FEW_INFOS + 1}",
+                params,
+            )
+        ]
+        if len(infos) > _FEW_INFOS:
+            return _walk_events(conn, cond, info_column, value, newest)
+        params["infos"] = json.dumps(infos)
+        # One (info, timestamp) index range per info.
+        where = f"info IN (SELECT value FROM json_each(:infos)) AND {cond}"
+    row = conn.execute(
+        f"SELECT timestamp FROM {table} WHERE {where} ORDER BY timestamp {direction} LIMIT 1",
+        params,
+    ).fetchone()
+    if row is None:
+        return None
+    first = conn.execute(
+        f"SELECT min({eid}) FROM {table} WHERE {where} AND timestamp = :t", {**params, "t": row[0]}
+    ).fetchone()[0]
+    return int(row[0]), int(first)
+
+
+def _walk_events(
+    conn: sqlite3.Connection, cond: str, info_column: str, value: int, newest: bool
+) -> tuple[int, int] | None:
+    """A common info value's end row: events in time order, the first that has one."""
+    direction = "DESC" if newest else "ASC"
+    has = (
+        "EXISTS (SELECT 1 FROM subject s JOIN subject_info i ON i.id = s.info"
+        f" WHERE s.event_id = e.id AND i.{info_column} = :v AND {cond})"
+    )
+    row = conn.execute(
+        f"SELECT e.timestamp FROM event e WHERE {has} ORDER BY e.timestamp {direction} LIMIT 1",
+        {"v": value},
+    ).fetchone()
+    if row is None:
+        return None
+    first = conn.execute(
+        f"SELECT min(e.id) FROM event e WHERE e.timestamp = :t AND {has}", {"v": value, "t": row[0]}
+    ).fetchone()[0]
+    return int(row[0]), int(first)
 
 
 _UPSERT = """

@@ -26,9 +26,10 @@ if TYPE_CHECKING:
     from zeitbus.store.sqlite import SQLiteStore
 
 _Opt = int | None
-# event_id, position, timestamp, uri, current_uri, interpretation, manifestation,
-# origin, current_origin, mimetype, text, storage
-SubjectRow = tuple[int, int, int, int, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
+# event_id, position, timestamp, uri, current_uri, current_origin, info
+SubjectRow = tuple[int, int, int, int, _Opt, _Opt, int]
+# interpretation, manifestation, origin, mimetype, text, storage: a subject_info row
+InfoKey = tuple[_Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
 
 
 class BatchWriter:
@@ -48,6 +49,7 @@ class BatchWriter:
         self.last_id = store.last_id
         self.event_rows: list[tuple[object, ...]] = []
         self.subject_rows: list[SubjectRow] = []
+        self.info_rows: dict[int, int] = {}  # subject_info id -> rows added
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
@@ -247,22 +249,19 @@ class BatchWriter:
                 store._pending_storages.add(storage)
         interp = term(subject.interpretation) if subject.interpretation else None
         mimetype = term(subject.mimetype) if subject.mimetype else None
-        self.subject_rows.append(
+        info = self.store._info_for_write(
+            self.conn,
             (
-                event_id,
-                position,
-                ts,
-                uri,
-                current_uri,
                 interp,
                 term(subject.manifestation) if subject.manifestation else None,
                 origin,
-                current_origin,
                 mimetype,
                 term(subject.text) if subject.text else None,
                 storage,
-            )
+            ),
         )
+        self.info_rows[info] = self.info_rows.get(info, 0) + 1
+        self.subject_rows.append((event_id, position, ts, uri, current_uri, current_origin, info))
         effective_origin = origin if current_origin is None else current_origin or None
         # Group keys in stats.FIELDS order (codes 1..8); folded at flush.
         self.keyed_rows.append(
@@ -321,6 +320,11 @@ class BatchWriter:
             self.conn.executemany(_INSERT_EVENT, self.event_rows)
             self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
             self.conn.executemany(
+                "UPDATE subject_info SET rows = rows + ? WHERE id = ?",
+                [(n, info) for info, n in self.info_rows.items()],
+            )
+            self.info_rows = {}
+            self.conn.executemany(
                 "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
             )
             self.event_rows, self.subject_rows = [], []
@@ -335,9 +339,8 @@ _INSERT_EVENT = (
     " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SUBJECT = (
-    "INSERT INTO subject (event_id, position, timestamp, uri, current_uri, interpretation,"
-    " manifestation, origin, current_origin, mimetype, text, storage)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO subject (event_id, position, timestamp, uri, current_uri, current_origin, info)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
 _DEDUP = """
 SELECT s.uri, s.timestamp, e.interpretation, e.manifestation, e.actor, s.event_id
@@ -362,7 +365,8 @@ _MOVE = (
 UPDATE subject SET
     current_uri = CASE WHEN uri = :new THEN NULL ELSE :new END,
     current_origin = CASE
-        WHEN origin IS :new_origin THEN NULL
+        WHEN (SELECT i.origin FROM subject_info i WHERE i.id = subject.info) IS :new_origin
+            THEN NULL
         WHEN :new_origin IS NULL THEN 0
         ELSE :new_origin END
 WHERE """
@@ -370,5 +374,7 @@ WHERE """
 )
 _MOVED = (
     "SELECT event_id, timestamp, COALESCE(current_uri, uri),"
-    " NULLIF(COALESCE(current_origin, origin), 0) FROM subject WHERE" + _MOVED_ROWS
+    " NULLIF(COALESCE(current_origin,"
+    " (SELECT i.origin FROM subject_info i WHERE i.id = subject.info)), 0)"
+    " FROM subject WHERE" + _MOVED_ROWS
 )

@@ -1,0 +1,1 @@
+"""Tests of the D-Bus adapter (``zeitbus daemon``) against real processes."""

@@ -581,6 +581,13 @@ class RawRows:
         self.node = int(row[0]) if row else 1
         self.uids = UidGenerator()
         self.new_terms: list[str] = []
+        self.infos: dict[tuple[object, ...], int] = {
+            tuple(row[1:]): int(row[0])
+            for row in conn.execute(
+                "SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text,"
+                " storage FROM subject_info"
+            )
+        }
 
     def term(self, value: str) -> int:
         found = self.terms.get(value)
@@ -613,6 +620,7 @@ class RawRows:
                 )
             )
             out.changes.append((event_id,))
+            actor = self.term(event.actor)
             for position, s in enumerate(event.subjects):
                 uri = self.term(s.uri)
                 origin = self.opt(s.origin)
@@ -623,37 +631,34 @@ class RawRows:
                 current_uri = (
                     self.term(s.current_uri) if s.current_uri and s.current_uri != s.uri else None
                 )
+                # The subject_info key; resolve() swaps it for the info's id.
+                info = (
+                    uri,
+                    actor,
+                    self.opt(s.interpretation),
+                    self.opt(s.manifestation),
+                    origin,
+                    self.opt(s.mimetype),
+                    self.opt(s.text),
+                    self.opt(s.storage),
+                )
                 out.subjects.append(
-                    (
-                        event_id,
-                        position,
-                        event.ts,
-                        uri,
-                        current_uri,
-                        self.opt(s.interpretation),
-                        self.opt(s.manifestation),
-                        origin,
-                        current_origin,
-                        self.opt(s.mimetype),
-                        self.opt(s.text),
-                        self.opt(s.storage),
-                    )
+                    (event_id, position, event.ts, current_uri, current_origin, info)
                 )
         return out
 
     def resolve(self, batches: list[RawBatch]) -> None:
-        """Insert the terms the batches need (untimed) and patch their ids in."""
-        if not self.new_terms:
-            return
+        """Insert the terms and subject_info rows the batches need (untimed); patch ids in."""
         conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
         real: dict[int, int] = {}
-        for n, value in enumerate(self.new_terms):
-            cursor = conn.execute("INSERT INTO term (value) VALUES (?)", (value,))
-            real[-1 - n] = int(cursor.lastrowid or 0)
-            self.terms[value] = real[-1 - n]
-        conn.execute("COMMIT")
-        self.new_terms.clear()
+        if self.new_terms:
+            conn.execute("BEGIN IMMEDIATE")
+            for n, value in enumerate(self.new_terms):
+                cursor = conn.execute("INSERT INTO term (value) VALUES (?)", (value,))
+                real[-1 - n] = int(cursor.lastrowid or 0)
+                self.terms[value] = real[-1 - n]
+            conn.execute("COMMIT")
+            self.new_terms.clear()
 
         def fix(row: tuple[object, ...], columns: range) -> tuple[object, ...]:
             return tuple(
@@ -661,10 +666,21 @@ class RawRows:
                 for i, v in enumerate(row)
             )
 
+        conn.execute("BEGIN IMMEDIATE")
         for batch in batches:
             batch.events = [fix(r, range(2, 6)) for r in batch.events]
-            batch.subjects = [fix(r, range(3, 12)) for r in batch.subjects]
-        storages = {r[11] for b in batches for r in b.subjects if r[11] is not None}
+            subjects = []
+            for row in batch.subjects:
+                row = fix(row, range(3, 5))
+                assert isinstance(row[5], tuple)
+                key = fix(row[5], range(8))
+                info = self.infos.get(key)
+                if info is None:
+                    info = self.infos[key] = int(conn.execute(_RAW_INFO, key).lastrowid or 0)
+                subjects.append((*row[:5], info))
+            batch.subjects = subjects
+        conn.execute("COMMIT")
+        storages = {key[7] for key in self.infos if isinstance(key[7], int)}
         missing = storages - self.storages
         if missing:
             conn.execute("BEGIN IMMEDIATE")
@@ -675,14 +691,17 @@ class RawRows:
             self.storages |= missing
 
 
+_RAW_INFO = (
+    "INSERT INTO subject_info (uri, actor, interpretation, manifestation, origin, mimetype,"
+    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
 _RAW_EVENT = (
     "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"
     " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _RAW_SUBJECT = (
-    "INSERT INTO subject (event_id, position, timestamp, uri, current_uri, interpretation,"
-    " manifestation, origin, current_origin, mimetype, text, storage)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO subject (event_id, position, timestamp, current_uri, current_origin, info)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -807,23 +826,23 @@ def pick_values(path: Path) -> Picks:
             "SELECT origin FROM event WHERE origin IS NOT NULL"
             " GROUP BY origin ORDER BY count(*) DESC LIMIT 1"
         )
-        uri = top("SELECT uri FROM subject GROUP BY uri ORDER BY count(*) DESC LIMIT 1")
+        uri = top("SELECT uri FROM subject_info GROUP BY uri ORDER BY sum(rows) DESC LIMIT 1")
         s_origin = top(
-            "SELECT origin FROM subject WHERE origin IS NOT NULL"
-            " GROUP BY origin ORDER BY count(*) DESC LIMIT 1"
+            "SELECT origin FROM subject_info WHERE origin IS NOT NULL"
+            " GROUP BY origin ORDER BY sum(rows) DESC LIMIT 1"
         )
         text = top(
-            "SELECT text FROM subject WHERE text IS NOT NULL"
-            " GROUP BY text ORDER BY count(*) DESC LIMIT 1"
+            "SELECT text FROM subject_info WHERE text IS NOT NULL"
+            " GROUP BY text ORDER BY sum(rows) DESC LIMIT 1"
         )
         file_uri = conn.execute(
-            "SELECT t.value FROM subject s JOIN term t ON t.id = s.uri"
-            " WHERE t.value LIKE 'file:%' GROUP BY s.uri ORDER BY count(*) DESC LIMIT 1"
+            "SELECT t.value FROM subject_info i JOIN term t ON t.id = i.uri"
+            " WHERE t.value LIKE 'file:%' GROUP BY i.uri ORDER BY sum(i.rows) DESC LIMIT 1"
         ).fetchone()[0]
         typical = conn.execute(
-            "SELECT t.value FROM subject s JOIN term t ON t.id = s.uri"
-            " WHERE t.value LIKE 'file:%' GROUP BY s.uri HAVING count(*) BETWEEN 10 AND 20"
-            " ORDER BY s.uri LIMIT 1"
+            "SELECT t.value FROM subject_info i JOIN term t ON t.id = i.uri"
+            " WHERE t.value LIKE 'file:%' GROUP BY i.uri HAVING sum(i.rows) BETWEEN 10 AND 20"
+            " ORDER BY i.uri LIMIT 1"
         ).fetchone()
         last_ts = top("SELECT max(timestamp) FROM event")
         return Picks(

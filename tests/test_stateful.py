@@ -172,6 +172,18 @@ INVALID_KINDS = [
 ]
 
 
+_MISCOUNTED_INFOS = """
+SELECT count(*) FROM subject_info i WHERE i.rows <= 0
+    OR i.rows != (SELECT count(*) FROM subject s WHERE s.info = i.id)
+    OR i.newest_ts != (SELECT max(timestamp) FROM subject s WHERE s.info = i.id)
+    OR i.oldest_ts != (SELECT min(timestamp) FROM subject s WHERE s.info = i.id)
+    OR i.newest_id != (SELECT min(event_id) FROM subject s
+        WHERE s.info = i.id AND s.timestamp = i.newest_ts)
+    OR i.oldest_id != (SELECT min(event_id) FROM subject s
+        WHERE s.info = i.id AND s.timestamp = i.oldest_ts)
+"""
+
+
 class EngineMachine(RuleBasedStateMachine):
     """Engine and model receive the same calls and must give the same answers."""
 
@@ -580,11 +592,9 @@ class EngineMachine(RuleBasedStateMachine):
         ).fetchone()[0]
         assert lonely_subjects == 0
         assert empty_events == 0
-        # Each subject_info row counts exactly the subject rows using it, and none is unused.
-        miscounted = self.db.execute(
-            "SELECT count(*) FROM subject_info i WHERE i.rows != "
-            "(SELECT count(*) FROM subject s WHERE s.info = i.id) OR i.rows <= 0"
-        ).fetchone()[0]
+        # Each subject_info row aggregates exactly the subject rows using it (count,
+        # newest and oldest row, ties to the lowest event id), and none is unused.
+        miscounted = self.db.execute(_MISCOUNTED_INFOS).fetchone()[0]
         assert miscounted == 0
 
     @invariant()

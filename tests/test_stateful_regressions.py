@@ -18,8 +18,8 @@ _ORPHAN_TERMS = """
 SELECT value FROM term WHERE id != 0 AND id NOT IN (
     SELECT interpretation FROM event UNION SELECT manifestation FROM event
     UNION SELECT actor FROM event UNION SELECT origin FROM event WHERE origin IS NOT NULL
-    UNION SELECT uri FROM subject
     UNION SELECT current_uri FROM subject WHERE current_uri IS NOT NULL
+    UNION SELECT uri FROM subject_info
     UNION SELECT current_origin FROM subject WHERE current_origin IS NOT NULL
     UNION SELECT interpretation FROM subject_info WHERE interpretation IS NOT NULL
     UNION SELECT manifestation FROM subject_info WHERE manifestation IS NOT NULL

@@ -37,11 +37,11 @@ from zeitbus.ontology import ontology
 # value -> term id, or None if the value was never stored
 TermLookup = Callable[[str], int | None]
 
-_CURRENT_URI = "COALESCE(s.current_uri, s.uri)"
+_CURRENT_URI = "COALESCE(s.current_uri, i.uri)"
 # True if the term bound five times is stored in some URI column (what Zeitgeist's uri
 # table holds). Uncorrelated, so SQLite evaluates it once; each probe is one index seek.
 _USED_AS_URI = (
-    "(EXISTS (SELECT 1 FROM subject u WHERE u.uri = ?)"
+    "(EXISTS (SELECT 1 FROM subject_info u WHERE u.uri = ?)"
     " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_uri = ?)"
     " OR EXISTS (SELECT 1 FROM subject_info u WHERE u.origin = ?)"
     " OR EXISTS (SELECT 1 FROM subject u WHERE u.current_origin = ?)"
@@ -59,7 +59,7 @@ def reads_info(sql: str) -> bool:
 
 # group field -> (SQL expression of the group key, needs the subject join)
 GROUP_COLUMNS: dict[GroupField, tuple[str, bool]] = {
-    GroupField.SUBJECT_URI: ("s.uri", True),
+    GroupField.SUBJECT_URI: ("i.uri", True),
     GroupField.ACTOR: ("e.actor", False),
     GroupField.SUBJECT_ORIGIN: ("i.origin", True),
     GroupField.SUBJECT_INTERPRETATION: ("i.interpretation", True),
@@ -68,6 +68,10 @@ GROUP_COLUMNS: dict[GroupField, tuple[str, bool]] = {
     GroupField.EVENT_ORIGIN: ("e.origin", False),
     GroupField.CURRENT_ORIGIN: (_CURRENT_ORIGIN, True),
 }
+
+
+# One way a fork can hold: conditions (SQL, parameters, served by a subject index), ANDed.
+Branch = list[tuple[str, list[object], bool]]
 
 
 @dataclass
@@ -85,9 +89,7 @@ class Where:
     seek_subject: bool = False
     # Subject conditions of the form "A or B" kept apart, so that a planner can
     # turn them into two index-ordered arms (see ``expand``).
-    forks: list[tuple[tuple[str, list[object]], tuple[str, list[object]]]] = field(
-        default_factory=list
-    )
+    forks: list[tuple[Branch, Branch]] = field(default_factory=list)
     # Per condition: does it read ``s`` (else ``e`` or nothing), and how many
     # parameters it takes; lets a planner split conditions by table.
     on_subject: list[bool] = field(default_factory=list)
@@ -160,7 +162,7 @@ class Where:
         """One Where per choice of a branch in every fork (each branch is seekable)."""
         arms = [self.copy()]
         for branches in self.forks:
-            arms = [_with(arm, sql, params) for arm in arms for sql, params in branches]
+            arms = [_with(arm, branch) for arm in arms for branch in branches]
         for arm in arms:
             arm.forks = []
         return arms
@@ -186,10 +188,10 @@ class Where:
         return "(" + f" {operator} ".join(self.sql) + ")"
 
 
-def _with(where: Where, sql: str, params: list[object]) -> Where:
+def _with(where: Where, branch: Branch) -> Where:
     out = where.copy()
-    # A branch on subject_info's columns has no (column, timestamp) index to seek.
-    out.add(sql, *params, subject=True, seek=not _READS_INFO.search(sql))
+    for sql, params, seek in branch:
+        out.add(sql, *params, subject=True, seek=seek)
     return out
 
 
@@ -318,7 +320,7 @@ class TemplateCompiler:
         if subject.mimetype:
             self._looked_up(where, "i.mimetype", subject.mimetype, subject=True)
         if subject.uri:
-            self._uri(where, "s.uri", subject.uri, subject=True)
+            self._uri(where, "i.uri", subject.uri, subject=True)
         if subject.origin:
             self._uri(where, "i.origin", subject.origin, subject=True)
         if subject.text:
@@ -331,7 +333,7 @@ class TemplateCompiler:
                 _CURRENT_URI,
                 subject.current_uri,
                 subject=True,
-                stored=("s.current_uri", "s.uri"),
+                stored=("s.current_uri", "i.uri"),
             )
         if subject.current_origin:
             self._uri(
@@ -415,7 +417,12 @@ class TemplateCompiler:
             own, base = stored
             if self._forks:
                 where.forks.append(
-                    ((f"{own} = ?", [term]), (f"{own} IS NULL AND {base} = ?", [term]))
+                    (
+                        [(f"{own} = ?", [term], True)],
+                        # subject_info's columns have no (column, timestamp) index; the
+                        # planner (store/planner.py) turns this into info seeks if it pays.
+                        [(f"{own} IS NULL", [], False), (f"{base} = ?", [term], False)],
+                    )
                 )
             else:
                 where.add(

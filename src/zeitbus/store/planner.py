@@ -32,7 +32,7 @@ _READS_SUBJECT_ROW = re.compile(r"\bs\.")
 # At most this many infos become one index-ordered arm each.
 FORK_INFOS = 12
 # Above this many matching infos the rows are assumed common: walk by time.
-MANY_INFOS = 2000
+MANY_INFOS = 400
 
 
 def seek_infos(

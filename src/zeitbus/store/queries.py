@@ -28,7 +28,7 @@ from zeitbus.model import (
     Subject,
     TimeRange,
 )
-from zeitbus.store import planner, recent_groups, stats
+from zeitbus.store import info_groups, planner, recent_groups, stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -77,6 +77,8 @@ def find_event_ids(
         sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
     else:
         where = compile_where(store, conn, templates, storage_state)
+        if where.sql and _unbounded(time_range) and info_groups.applies(where, result_type):
+            return _collapsed(info_groups.find_ids(conn, where, result_type), num_events)
         sql, params, exact_limit = _select_groups(where, time_range, result_type)
     cursor = conn.execute(sql, params)
     ids: list[int] = []
@@ -101,6 +103,17 @@ def find_event_ids(
             break
         size = min(size * 2, _FETCH)
     return ids
+
+
+def _collapsed(ids: list[int], num_events: int) -> list[int]:
+    """Consecutive duplicate ids collapsed (as upstream), at most ``num_events`` (0: all)."""
+    out: list[int] = []
+    for event_id in ids:
+        if not out or out[-1] != event_id:
+            out.append(event_id)
+            if len(out) == num_events:
+                break
+    return out
 
 
 def _arms(
@@ -339,12 +352,13 @@ _GET_EVENTS = (
     " FROM event WHERE id IN (SELECT value FROM json_each(?))"
 )
 _GET_SUBJECTS = (
-    "SELECT s.event_id, s.uri, s.current_uri, i.interpretation, i.manifestation, i.origin,"
+    "SELECT s.event_id, i.uri, s.current_uri, i.interpretation, i.manifestation, i.origin,"
     " s.current_origin, i.mimetype, i.text, i.storage"
     " FROM subject s JOIN subject_info i ON i.id = s.info"
     " WHERE s.event_id IN (SELECT value FROM json_each(?)) ORDER BY s.event_id, s.position"
 )
 _RELATED = (
-    "SELECT event_id, timestamp, position, uri FROM subject"
-    " WHERE event_id IN (SELECT value FROM json_each(?))"
+    "SELECT s.event_id, s.timestamp, s.position, i.uri"
+    " FROM subject s JOIN subject_info i ON i.id = s.info"
+    " WHERE s.event_id IN (SELECT value FROM json_each(?))"
 )

@@ -8,13 +8,16 @@ Layout, designed from the queries (docs/storage.md explains the choices):
 * ``event``: one row per event; the rowid *is* the local id.
 * ``subject``: one row per subject, keyed by (event_id, position), with the
   event's timestamp copied in so that every subject index is ordered by time.
-  ``current_uri``/``current_origin`` are NULL when equal to ``uri``/``origin``.
-* ``subject_info``: what a subject says besides its URIs (interpretation,
-  manifestation, origin, mimetype, text, storage), once per distinct
-  combination, with the number of subject rows that use it. Those fields are
-  nearly always the same on every event of one URI, so the subject row keeps
-  one id (``info``) and one index, ``(info, timestamp)``, serves all six
-  fields, where one index per field cost six times as much disk.
+  ``current_uri``/``current_origin`` are NULL when equal to the info's
+  ``uri``/``origin``.
+* ``subject_info``: a subject's uri, interpretation, manifestation, origin,
+  mimetype, text and storage, with the actor of its event, once per distinct
+  combination. These are nearly always the same on every event of one URI
+  from one application, so a subject row keeps one id (``info``) and one
+  index, ``(info, timestamp)``, serves all of them, where one index per field
+  cost seven times as much disk. Each info also aggregates its rows (count,
+  newest and oldest row), so grouped queries filtered on these fields read
+  infos instead of rows (see ``store/info_groups.py``).
 * ``change``: the changes feed. Inserts point at the event; tombstones carry
   the uid and timestamp of the deleted event.
 * ``cursor``: consumers' positions in the feed.
@@ -58,16 +61,24 @@ CREATE INDEX event_manifestation ON event (manifestation, timestamp);
 CREATE INDEX event_origin ON event (origin, timestamp) WHERE origin IS NOT NULL;
 CREATE TABLE subject_info (
     id INTEGER PRIMARY KEY,
+    uri INTEGER NOT NULL,
+    actor INTEGER NOT NULL,
     interpretation INTEGER,
     manifestation INTEGER,
     origin INTEGER,
     mimetype INTEGER,
     text INTEGER,
     storage INTEGER,
-    rows INTEGER NOT NULL
+    rows INTEGER NOT NULL,
+    newest_ts INTEGER,
+    newest_id INTEGER,
+    oldest_ts INTEGER,
+    oldest_id INTEGER
 );
-CREATE INDEX subject_info_key
-    ON subject_info (origin, text, interpretation, manifestation, mimetype, storage);
+CREATE INDEX subject_info_key ON subject_info
+    (uri, actor, origin, text, interpretation, manifestation, mimetype, storage);
+CREATE INDEX subject_info_actor ON subject_info (actor);
+CREATE INDEX subject_info_origin ON subject_info (origin) WHERE origin IS NOT NULL;
 CREATE INDEX subject_info_interpretation ON subject_info (interpretation);
 CREATE INDEX subject_info_manifestation ON subject_info (manifestation);
 CREATE INDEX subject_info_mimetype ON subject_info (mimetype) WHERE mimetype IS NOT NULL;
@@ -77,18 +88,16 @@ CREATE TABLE subject (
     event_id INTEGER NOT NULL,
     position INTEGER NOT NULL,
     timestamp INTEGER NOT NULL,
-    uri INTEGER NOT NULL,
     current_uri INTEGER,
     current_origin INTEGER,
     info INTEGER NOT NULL,
     PRIMARY KEY (event_id, position)
 ) WITHOUT ROWID;
-CREATE INDEX subject_uri ON subject (uri, timestamp);
+CREATE INDEX subject_by_info ON subject (info, timestamp);
 CREATE INDEX subject_current_uri ON subject (current_uri, timestamp)
     WHERE current_uri IS NOT NULL;
 CREATE INDEX subject_current_origin ON subject (current_origin, timestamp)
     WHERE current_origin IS NOT NULL;
-CREATE INDEX subject_by_info ON subject (info, timestamp);
 CREATE TABLE storage (
     id INTEGER PRIMARY KEY,
     state INTEGER,

@@ -497,14 +497,15 @@ class SQLiteStore:
         return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
 
     def _release_infos(self, conn: sqlite3.Connection, infos: list[tuple[int, int]]) -> None:
-        """Take deleted rows off their subject_info counts; drop the unused infos."""
+        """Take deleted rows off their infos; drop unused infos, re-pick lost ends."""
         conn.executemany(
             "UPDATE subject_info SET rows = rows - ? WHERE id = ?", [(n, i) for i, n in infos]
         )
+        touched = _json_ids([i for i, _ in infos])
         unused = conn.execute(
-            "SELECT id, interpretation, manifestation, origin, mimetype, text, storage"
+            "SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage"
             " FROM subject_info WHERE id IN (SELECT value FROM json_each(?)) AND rows <= 0",
-            (_json_ids([i for i, _ in infos]),),
+            (touched,),
         ).fetchall()
         if unused:
             conn.execute(
@@ -512,6 +513,7 @@ class SQLiteStore:
                 (_json_ids([row[0] for row in unused]),),
             )
             self._dropped_infos.update(tuple(row[1:]) for row in unused)
+        conn.execute(_REPICK_INFO_ENDS, (touched,))
 
     def drop_orphans(self, conn: sqlite3.Connection, candidates: set[int] | None) -> None:
         """Delete the terms among ``candidates`` (or ``temp.candidate``) no row uses.
@@ -588,12 +590,12 @@ class SQLiteStore:
 
 
 _INFO_BY_KEY = (
-    "SELECT id FROM subject_info WHERE interpretation IS ? AND manifestation IS ?"
-    " AND origin IS ? AND mimetype IS ? AND text IS ? AND storage IS ?"
+    "SELECT id FROM subject_info WHERE uri = ? AND actor = ? AND interpretation IS ?"
+    " AND manifestation IS ? AND origin IS ? AND mimetype IS ? AND text IS ? AND storage IS ?"
 )
 _INSERT_INFO = (
-    "INSERT INTO subject_info (interpretation, manifestation, origin, mimetype, text, storage,"
-    " rows) VALUES (?, ?, ?, ?, ?, ?, 0)"
+    "INSERT INTO subject_info (uri, actor, interpretation, manifestation, origin, mimetype,"
+    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)
@@ -601,12 +603,24 @@ INSERT OR IGNORE INTO temp.candidate (id)
     UNION SELECT manifestation FROM event WHERE id IN (SELECT id FROM temp.doomed)
     UNION SELECT actor FROM event WHERE id IN (SELECT id FROM temp.doomed)
     UNION SELECT origin FROM event WHERE id IN (SELECT id FROM temp.doomed)
-    UNION SELECT uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
     UNION SELECT current_uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
     UNION SELECT current_origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT value FROM subject_info i, json_each(json_array(i.interpretation,
+    UNION SELECT value FROM subject_info i, json_each(json_array(i.uri, i.interpretation,
             i.manifestation, i.origin, i.mimetype, i.text))
         WHERE i.id IN (SELECT info FROM subject WHERE event_id IN (SELECT id FROM temp.doomed))
+"""
+# An info whose newest or oldest row was deleted re-picks it: two probes of
+# the (info, timestamp) index each.
+_REPICK_INFO_ENDS = """
+UPDATE subject_info SET
+    newest_ts = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id),
+    newest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
+        AND timestamp = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id)),
+    oldest_ts = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id),
+    oldest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
+        AND timestamp = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id))
+WHERE id IN (SELECT value FROM json_each(?))
+    AND (newest_id IN (SELECT id FROM temp.doomed) OR oldest_id IN (SELECT id FROM temp.doomed))
 """
 # How many rows each subject_info loses with the doomed events.
 _DOOMED_INFOS = """
@@ -623,9 +637,9 @@ WHERE c.id IS NOT NULL AND c.id != 0
   AND NOT EXISTS (SELECT 1 FROM event WHERE manifestation = c.id)
   AND NOT EXISTS (SELECT 1 FROM event WHERE actor = c.id)
   AND NOT EXISTS (SELECT 1 FROM event WHERE origin = c.id)
-  AND NOT EXISTS (SELECT 1 FROM subject WHERE uri = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject WHERE current_uri = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject WHERE current_origin = c.id)
+  AND NOT EXISTS (SELECT 1 FROM subject_info WHERE uri = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject_info WHERE interpretation = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject_info WHERE manifestation = c.id)
   AND NOT EXISTS (SELECT 1 FROM subject_info WHERE origin = c.id)

@@ -27,12 +27,12 @@ from zeitbus.templates import reads_info
 
 # field -> (code stored in stat.field, key expression over "s"/"e", on event?)
 FIELDS: dict[GroupField, tuple[int, str, bool]] = {
-    GroupField.SUBJECT_URI: (1, "s.uri", False),
+    GroupField.SUBJECT_URI: (1, "i.uri", False),
     GroupField.ACTOR: (2, "e.actor", True),
     GroupField.SUBJECT_ORIGIN: (3, "i.origin", False),
     GroupField.SUBJECT_INTERPRETATION: (4, "i.interpretation", False),
     GroupField.MIMETYPE: (5, "i.mimetype", False),
-    GroupField.CURRENT_URI: (6, "COALESCE(s.current_uri, s.uri)", False),
+    GroupField.CURRENT_URI: (6, "COALESCE(s.current_uri, i.uri)", False),
     GroupField.EVENT_ORIGIN: (7, "e.origin", True),
     GroupField.CURRENT_ORIGIN: (8, "NULLIF(COALESCE(s.current_origin, i.origin), 0)", False),
 }
@@ -42,14 +42,14 @@ FIELDS: dict[GroupField, tuple[int, str, bool]] = {
 # current_uri/current_origin are stored as NULL when equal to uri/origin (see
 # templates.py), so their rows are the union of two conditions.
 _BRANCHES: dict[int, list[tuple[str, str, str | None]]] = {
-    1: [("subject", "uri = :v", None)],
+    1: [("subject", "1", "uri")],
     2: [("event", "actor = :v", None)],
     3: [("subject", "1", "origin")],
     4: [("subject", "1", "interpretation")],
     5: [("subject", "1", "mimetype")],
     6: [
         ("subject", "current_uri = :v", None),
-        ("subject", "uri = :v AND current_uri IS NULL", None),
+        ("subject", "current_uri IS NULL", "uri"),
     ],
     7: [("event", "origin = :v", None)],
     8: [

@@ -26,10 +26,10 @@ if TYPE_CHECKING:
     from zeitbus.store.sqlite import SQLiteStore
 
 _Opt = int | None
-# event_id, position, timestamp, uri, current_uri, current_origin, info
-SubjectRow = tuple[int, int, int, int, _Opt, _Opt, int]
-# interpretation, manifestation, origin, mimetype, text, storage: a subject_info row
-InfoKey = tuple[_Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
+# event_id, position, timestamp, current_uri, current_origin, info
+SubjectRow = tuple[int, int, int, _Opt, _Opt, int]
+# uri, actor, interpretation, manifestation, origin, mimetype, text, storage
+InfoKey = tuple[int, int, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
 
 
 class BatchWriter:
@@ -49,7 +49,7 @@ class BatchWriter:
         self.last_id = store.last_id
         self.event_rows: list[tuple[object, ...]] = []
         self.subject_rows: list[SubjectRow] = []
-        self.info_rows: dict[int, int] = {}  # subject_info id -> rows added
+        self.info_rows: dict[tuple[int, int], stats.Aggregate] = {}  # (0, info) -> rows added
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
@@ -252,6 +252,8 @@ class BatchWriter:
         info = self.store._info_for_write(
             self.conn,
             (
+                uri,
+                actor,
                 interp,
                 term(subject.manifestation) if subject.manifestation else None,
                 origin,
@@ -260,8 +262,8 @@ class BatchWriter:
                 storage,
             ),
         )
-        self.info_rows[info] = self.info_rows.get(info, 0) + 1
-        self.subject_rows.append((event_id, position, ts, uri, current_uri, current_origin, info))
+        stats.add_row(self.info_rows, (0, info), ts, event_id)
+        self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
         effective_origin = origin if current_origin is None else current_origin or None
         # Group keys in stats.FIELDS order (codes 1..8); folded at flush.
         self.keyed_rows.append(
@@ -320,8 +322,7 @@ class BatchWriter:
             self.conn.executemany(_INSERT_EVENT, self.event_rows)
             self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
             self.conn.executemany(
-                "UPDATE subject_info SET rows = rows + ? WHERE id = ?",
-                [(n, info) for info, n in self.info_rows.items()],
+                _ADD_INFO_ROWS, [(info, *agg) for (_, info), agg in self.info_rows.items()]
             )
             self.info_rows = {}
             self.conn.executemany(
@@ -339,14 +340,28 @@ _INSERT_EVENT = (
     " payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _INSERT_SUBJECT = (
-    "INSERT INTO subject (event_id, position, timestamp, uri, current_uri, current_origin, info)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+    "INSERT INTO subject (event_id, position, timestamp, current_uri, current_origin, info)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
 )
+# A batch's rows of one info: count, newest (ts, id), oldest (ts, id); as stat's upsert.
+_ADD_INFO_ROWS = """
+UPDATE subject_info SET
+    rows = rows + ?2,
+    newest_ts = max(coalesce(newest_ts, ?3), ?3),
+    newest_id = CASE
+        WHEN newest_ts IS NULL OR ?3 > newest_ts OR (?3 = newest_ts AND ?4 < newest_id)
+        THEN ?4 ELSE newest_id END,
+    oldest_ts = min(coalesce(oldest_ts, ?5), ?5),
+    oldest_id = CASE
+        WHEN oldest_ts IS NULL OR ?5 < oldest_ts OR (?5 = oldest_ts AND ?6 < oldest_id)
+        THEN ?6 ELSE oldest_id END
+WHERE id = ?1
+"""
 _DEDUP = """
-SELECT s.uri, s.timestamp, e.interpretation, e.manifestation, e.actor, s.event_id
+SELECT i.uri, s.timestamp, e.interpretation, e.manifestation, e.actor, s.event_id
 FROM json_each(?) j
-JOIN subject s ON s.uri = json_extract(j.value, '$[0]')
-    AND s.timestamp = json_extract(j.value, '$[1]')
+JOIN subject_info i ON i.uri = json_extract(j.value, '$[0]')
+JOIN subject s ON s.info = i.id AND s.timestamp = json_extract(j.value, '$[1]')
 JOIN event e ON e.id = s.event_id
 ORDER BY s.event_id
 """
@@ -357,13 +372,16 @@ ORDER BY s.event_id
 # are rewritten too (after a->b, b->c both moves have current_uri c). Clients
 # see that behaviour, so it is kept; the timestamp bound spares the move itself.
 _MOVED_ROWS = """
-(current_uri = :old OR (current_uri IS NULL AND uri = :old))
+(current_uri = :old
+    OR (current_uri IS NULL AND info IN (SELECT id FROM subject_info WHERE uri = :old)))
   AND timestamp < :ts
 """
 _MOVE = (
     """
 UPDATE subject SET
-    current_uri = CASE WHEN uri = :new THEN NULL ELSE :new END,
+    current_uri = CASE
+        WHEN (SELECT i.uri FROM subject_info i WHERE i.id = subject.info) = :new THEN NULL
+        ELSE :new END,
     current_origin = CASE
         WHEN (SELECT i.origin FROM subject_info i WHERE i.id = subject.info) IS :new_origin
             THEN NULL
@@ -373,7 +391,8 @@ WHERE """
     + _MOVED_ROWS
 )
 _MOVED = (
-    "SELECT event_id, timestamp, COALESCE(current_uri, uri),"
+    "SELECT event_id, timestamp,"
+    " COALESCE(current_uri, (SELECT i.uri FROM subject_info i WHERE i.id = subject.info)),"
     " NULLIF(COALESCE(current_origin,"
     " (SELECT i.origin FROM subject_info i WHERE i.id = subject.info)), 0)"
     " FROM subject WHERE" + _MOVED_ROWS

@@ -1,0 +1,105 @@
+"""Grouped types filtered on info fields read subject_info; they answer as the rows do."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from zeitbus import Engine, Event, ResultType, StorageState, Subject, TimeRange
+from zeitbus.ontology import ACCESS_EVENT, MOVE_EVENT, USER_ACTIVITY
+from zeitbus.store import info_groups, queries
+from zeitbus.templates import Where
+
+URIS = [f"file:///home/u/{d}/{n}" for d in ("a", "b") for n in "xyz"]
+ORIGINS = ["", "file:///home/u/a", "file:///home/u/b"]
+MIMES = ["", "text/plain", "image/png"]
+ACTORS = ["application://a.desktop", "application://b.desktop", "application://c.desktop"]
+GROUPED = [t for t in ResultType if t.group is not None]
+# Templates whose every condition is on subject_info (actor included).
+TEMPLATES = [
+    Event(actor=ACTORS[0]),
+    Event(actor="!" + ACTORS[1]),
+    Event(actor="application://a*"),
+    Event(subjects=(Subject(mimetype="text/plain"),)),
+    Event(subjects=(Subject(mimetype="!image/png"),)),
+    Event(subjects=(Subject(uri="file:///home/u/a/*"),)),
+    Event(subjects=(Subject(uri=URIS[1]),)),
+    Event(subjects=(Subject(origin=ORIGINS[2]),)),
+    Event(subjects=(Subject(text="x"),)),
+    Event(actor=ACTORS[2], subjects=(Subject(mimetype="image/png"),)),
+]
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[str, object]]:
+    """Inserts (some of them moves), then deletes: every way an info's aggregates change."""
+    steps: list[tuple[str, object]] = []
+    stamps = draw(st.lists(st.integers(1, 500), min_size=1, max_size=25, unique=True))
+    for ts in stamps:
+        uris = draw(st.lists(st.sampled_from(URIS), min_size=1, max_size=3, unique=True))
+        move = draw(st.integers(0, 9)) == 0
+        subjects = tuple(
+            Subject(
+                uri=uri,
+                current_uri=(uri + "-moved") if move else "",
+                origin=draw(st.sampled_from(ORIGINS)),
+                mimetype=draw(st.sampled_from(MIMES)),
+                text=draw(st.sampled_from(["", "x", "y"])),
+            )
+            for uri in uris
+        )
+        event = Event(
+            timestamp=ts * 10,
+            interpretation=MOVE_EVENT if move else ACCESS_EVENT,
+            manifestation=USER_ACTIVITY,
+            actor=draw(st.sampled_from(ACTORS)),
+            subjects=subjects,
+        )
+        steps.append(("insert", event))
+    steps.append(("delete", draw(st.lists(st.integers(1, len(stamps)), max_size=8))))
+    return steps
+
+
+@given(history=histories(), templates=st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=2))
+def test_grouping_infos_gives_the_answer_of_grouping_rows(
+    history: list[tuple[str, object]], templates: list[Event]
+) -> None:
+    """Counts, representatives and order from subject_info equal the GROUP BY over rows."""
+    with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        for action, arg in history:
+            if action == "insert":
+                assert isinstance(arg, Event)
+                engine.insert_events([arg])
+            else:
+                assert isinstance(arg, list)
+                engine.delete_events(arg)
+        store = engine.store
+        with store.reading() as conn:
+            where = queries.compile_where(store, conn, templates, StorageState.ANY)
+            for result_type in GROUPED:
+                if not info_groups.applies(where, result_type):
+                    continue
+                sql, params, _ = queries._select_groups(where, TimeRange(0, 0), result_type)
+                from_rows = [row[0] for row in conn.execute(sql, params)]
+                from_infos = info_groups.find_ids(conn, where, result_type)
+                assert from_infos == from_rows, result_type.name
+
+
+def test_only_info_level_conditions_and_keys_take_the_info_path() -> None:
+    """Event fields other than the actor, and current_uri keys, need the rows."""
+    with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        store = engine.store
+        with store.reading() as conn:
+
+            def where(template: Event) -> Where:
+                return queries.compile_where(store, conn, [template], StorageState.ANY)
+
+            by_actor = where(Event(actor=ACTORS[0]))
+            by_kind = where(Event(interpretation=ACCESS_EVENT))
+            assert info_groups.applies(by_actor, ResultType.MOST_POPULAR_SUBJECTS)
+            assert info_groups.applies(by_actor, ResultType.MOST_POPULAR_ACTOR)
+            assert not info_groups.applies(by_actor, ResultType.MOST_POPULAR_CURRENT_URI)
+            assert not info_groups.applies(by_kind, ResultType.MOST_POPULAR_SUBJECTS)

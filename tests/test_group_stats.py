@@ -61,9 +61,7 @@ def _recomputed(db: Path) -> set[tuple[int, int, int, int, int, int, int]]:
             f" WHERE {key} IS NOT NULL GROUP BY {key}"
         ).fetchall()
         for value, count, newest, oldest in rows:
-            pick = (
-                f"SELECT min(s.event_id) FROM {_ROWS} WHERE {key} = ? AND s.timestamp = ?"
-            )
+            pick = f"SELECT min(s.event_id) FROM {_ROWS} WHERE {key} = ? AND s.timestamp = ?"
             newest_id = conn.execute(pick, (value, newest)).fetchone()[0]
             oldest_id = conn.execute(pick, (value, oldest)).fetchone()[0]
             out.add((code, value, count, newest, newest_id, oldest, oldest_id))

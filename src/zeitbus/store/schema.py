@@ -93,7 +93,11 @@ CREATE TABLE subject (
     info INTEGER NOT NULL,
     PRIMARY KEY (event_id, position)
 ) WITHOUT ROWID;
-CREATE INDEX subject_by_info ON subject (info, timestamp);
+-- current_uri/current_origin ride along (NULL almost always: one header byte
+-- each) so that MoveEvents and their statistics check them without a table
+-- lookup. The key columns come first so the order stays (info, timestamp, id).
+CREATE INDEX subject_by_info
+    ON subject (info, timestamp, event_id, position, current_uri, current_origin);
 CREATE INDEX subject_current_uri ON subject (current_uri, timestamp)
     WHERE current_uri IS NOT NULL;
 CREATE INDEX subject_current_origin ON subject (current_origin, timestamp)

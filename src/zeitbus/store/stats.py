@@ -189,11 +189,7 @@ def _branch_end(
     direction = "DESC" if newest else "ASC"
     eid = "id" if table == "event" else "event_id"
     params: dict[str, object] = {"v": value}
-    if info_column is None:
-        # ORDER BY ... LIMIT 1 walks the (key, timestamp) index from one end
-        # and stops at the first row the extra condition accepts.
-        where = cond
-    else:
+    if info_column is not None:
         infos = [
             row[0]
             for row in conn.execute(
@@ -204,16 +200,31 @@ def _branch_end(
         if len(infos) > _FEW_INFOS:
             return _walk_events(conn, cond, info_column, value, newest)
         params["infos"] = json.dumps(infos)
-        # One (info, timestamp) index range per info.
-        where = f"info IN (SELECT value FROM json_each(:infos)) AND {cond}"
+        # Per info, its (info, timestamp) index walked from one end to the first row
+        # the condition accepts: a seek, where one ORDER BY over all of them sorts.
+        row = conn.execute(
+            f"SELECT {'max' if newest else 'min'}((SELECT timestamp FROM subject"
+            f" WHERE info = j.value AND {cond} ORDER BY timestamp {direction} LIMIT 1))"
+            " FROM json_each(:infos) j",
+            params,
+        ).fetchone()
+        if row is None or row[0] is None:
+            return None
+        first = conn.execute(
+            "SELECT min(event_id) FROM subject WHERE info IN (SELECT value FROM json_each(:infos))"
+            f" AND timestamp = :t AND {cond}",
+            {**params, "t": row[0]},
+        ).fetchone()[0]
+        return int(row[0]), int(first)
+    # ORDER BY ... LIMIT 1 walks the (key, timestamp) index from one end.
     row = conn.execute(
-        f"SELECT timestamp FROM {table} WHERE {where} ORDER BY timestamp {direction} LIMIT 1",
+        f"SELECT timestamp FROM {table} WHERE {cond} ORDER BY timestamp {direction} LIMIT 1",
         params,
     ).fetchone()
     if row is None:
         return None
     first = conn.execute(
-        f"SELECT min({eid}) FROM {table} WHERE {where} AND timestamp = :t", {**params, "t": row[0]}
+        f"SELECT min({eid}) FROM {table} WHERE {cond} AND timestamp = :t", {**params, "t": row[0]}
     ).fetchone()[0]
     return int(row[0]), int(first)
 

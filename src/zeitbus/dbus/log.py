@@ -5,14 +5,14 @@ one Engine method in a worker thread, and encodes the answer, so a long query
 never stops the bus from being served. The engine is thread-safe (one writer,
 a reader connection per thread).
 
-Method calls are dispatched here, not by dbus-fast's ``ServiceInterface``,
-because InsertEvents and the monitor methods need the caller's unique bus
-name, which dbus-fast does not hand to service methods. ``LogProperties`` is
-still exported at the same path: it serves the three properties and the
-introspection data (dbus-python clients marshal by it), built from the same
-``METHODS`` table that dispatching uses, so the two cannot disagree. A call
-with the wrong signature gets ``org.freedesktop.DBus.Error.InvalidArgs``, as
-from GDBus.
+Method calls are dispatched by ``objects.ExportedObject``, not by
+dbus-fast's ``ServiceInterface``, because InsertEvents and the monitor
+methods need the caller's unique bus name, which dbus-fast does not hand to
+service methods. ``LogProperties`` is exported at the same path: it serves
+the three properties and the introspection data (dbus-python clients marshal
+by it), built from the same ``METHODS`` table that dispatching uses, so the
+two cannot disagree. A call with the wrong signature gets
+``org.freedesktop.DBus.Error.InvalidArgs``, as from GDBus.
 
 Monitors are fed from the engine's changes feed (``_catch_up``): after every
 InsertEvents and DeleteEvents, and before its reply is sent (upstream's
@@ -26,12 +26,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from dbus_fast import ArgDirection, Message, MessageFlag, MessageType, PropertyAccess
+from dbus_fast import Message, MessageFlag, MessageType, PropertyAccess
 from dbus_fast import introspection as intr
 from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusSignature
@@ -43,8 +42,14 @@ from zeitbus.dbus.codec import (
     events_to_wire,
     templates_from_wire,
 )
-from zeitbus.dbus.errors import INVALID_ARGS, error_reply
 from zeitbus.dbus.monitors import DeleteNotification, InsertNotification, MonitorRegistry
+from zeitbus.dbus.objects import (
+    BUS_DAEMON,
+    NAME_OWNER_CHANGED,
+    ExportedObject,
+    Method,
+    add_match,
+)
 from zeitbus.engine import Engine
 from zeitbus.model import Change, ChangeKind, Event, TimeRange
 
@@ -59,32 +64,6 @@ ZEITGEIST_VERSION = (1, 0, 4)  # the release whose API we speak; clients compare
 EVENTS = "a(asaasay)"
 FEED_PAGE = 1000  # changes read per step when catching up
 POLL_INTERVAL = 1.0  # seconds between looks at the feed for other routes' changes
-STOP_GRACE = 5.0  # seconds calls in progress get to finish when the daemon stops
-
-_DBUS = "org.freedesktop.DBus"
-_NAME_OWNER_CHANGED = (
-    f"type='signal',sender='{_DBUS}',interface='{_DBUS}',"
-    "member='NameOwnerChanged',path='/org/freedesktop/DBus'"
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Method:
-    """One Log method: its argument names and types, and its result types."""
-
-    name: str
-    args: tuple[tuple[str, str], ...]
-    results: tuple[str, ...]
-
-    @property
-    def in_signature(self) -> str:
-        """The D-Bus signature of the arguments."""
-        return "".join(kind for _, kind in self.args)
-
-    @property
-    def out_signature(self) -> str:
-        """The D-Bus signature of the reply."""
-        return "".join(self.results)
 
 
 _QUERY_ARGS = (
@@ -152,18 +131,8 @@ class LogProperties(ServiceInterface):
     def introspect(self) -> intr.Interface:
         """The interface with the methods of ``METHODS`` added."""
         interface = super().introspect()
-        interface.methods = [
-            intr.Method(
-                method.name,
-                [intr.Arg(kind, ArgDirection.IN, name) for name, kind in method.args],
-                [intr.Arg(kind, ArgDirection.OUT, "result") for kind in method.results],
-            )
-            for method in METHODS.values()
-        ]
+        interface.methods = [method.introspect() for method in METHODS.values()]
         return interface
-
-
-Handler = Callable[..., Awaitable[Any]]
 
 
 class LogService:
@@ -176,125 +145,59 @@ class LogService:
         *,
         datapath: str,
         on_quit: Callable[[], None],
+        extensions: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self.bus = bus
         self.datapath = datapath
         self.monitors = MonitorRegistry()
-        self._on_quit = on_quit
         self._cursor = 0
         self._feed_lock = asyncio.Lock()
-        self._tasks: set[asyncio.Task[None]] = set()
         self._poll: asyncio.Task[None] | None = None
-        self._handlers: dict[str, Handler] = {
-            "InsertEvents": self.insert_events,
-            "GetEvents": self.get_events,
-            "FindEventIds": self.find_event_ids,
-            "FindEvents": self.find_events,
-            "FindRelatedUris": self.find_related_uris,
-            "DeleteEvents": self.delete_events,
-            "InstallMonitor": self.install_monitor,
-            "RemoveMonitor": self.remove_monitor,
-            "Quit": self.quit,
-        }
-        assert self._handlers.keys() == METHODS.keys()
+        self._object = ExportedObject(
+            bus,
+            LOG_PATH,
+            LOG_INTERFACE,
+            list(METHODS.values()),
+            {
+                "InsertEvents": self.insert_events,
+                "GetEvents": self.get_events,
+                "FindEventIds": self.find_event_ids,
+                "FindEvents": self.find_events,
+                "FindRelatedUris": self.find_related_uris,
+                "DeleteEvents": self.delete_events,
+                "InstallMonitor": self.install_monitor,
+                "RemoveMonitor": self.remove_monitor,
+                "Quit": self.quit,
+            },
+            properties=LogProperties(datapath, extensions),
+        )
+        self._object.after_reply("Quit", on_quit)  # the reply goes out before the daemon stops
 
     async def start(self) -> None:
         """Export the interface and start listening (before the bus name is taken)."""
         self._cursor = await asyncio.to_thread(self.engine.last_seq)
-        self.bus.export(LOG_PATH, LogProperties(self.datapath))
-        self.bus.add_message_handler(self.handle)
-        await self._add_match(_NAME_OWNER_CHANGED)
+        self._object.export()
+        self.bus.add_message_handler(self._signal)
+        await add_match(self.bus, NAME_OWNER_CHANGED)
         self._poll = asyncio.ensure_future(self._poll_feed())
 
     async def stop(self) -> None:
         """Stop taking calls, let the calls in progress finish (a while), stop the poll."""
-        self.bus.remove_message_handler(self.handle)
+        self.bus.remove_message_handler(self._signal)
         if self._poll is not None:
             self._poll.cancel()
-        tasks = list(self._tasks)
-        if tasks:
-            _, late = await asyncio.wait(tasks, timeout=STOP_GRACE)
-            for task in late:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await self._object.stop()
 
-    async def _add_match(self, rule: str) -> None:
-        reply = await self.bus.call(
-            Message(
-                destination=_DBUS,
-                path="/org/freedesktop/DBus",
-                interface=_DBUS,
-                member="AddMatch",
-                signature="s",
-                body=[rule],
-            )
-        )
-        if reply.message_type is MessageType.ERROR:
-            raise RuntimeError(f"AddMatch failed: {reply.error_name}: {reply.body}")
-
-    def _spawn(self, work: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    # -- dispatch --------------------------------------------------------------
-
-    def handle(self, msg: Message) -> bool:
-        """dbus-fast message handler: take Log calls and NameOwnerChanged; pass the rest."""
-        if msg.message_type is MessageType.SIGNAL:
-            if msg.member == "NameOwnerChanged" and msg.sender == _DBUS:
-                self._name_owner_changed(msg.body)
-            return False
+    def _signal(self, msg: Message) -> bool:
+        """dbus-fast message handler: follow NameOwnerChanged; pass everything on."""
         if (
-            msg.message_type is not MessageType.METHOD_CALL
-            or msg.path != LOG_PATH
-            or msg.interface not in (LOG_INTERFACE, None)
-            or msg.member not in METHODS
+            msg.message_type is MessageType.SIGNAL
+            and msg.member == "NameOwnerChanged"
+            and msg.sender == BUS_DAEMON
         ):
-            return False
-        method = METHODS[msg.member]
-        if msg.signature != method.in_signature:
-            self._reply(
-                msg,
-                Message.new_error(
-                    msg,
-                    INVALID_ARGS,
-                    f"Type of message, '({msg.signature})', does not match "
-                    f"expected type '({method.in_signature})'",
-                ),
-            )
-            return True
-        self._spawn(self._dispatch(method, msg))
-        return True
-
-    async def _dispatch(self, method: Method, msg: Message) -> None:
-        started = time.perf_counter()
-        try:
-            result = await self._handlers[method.name](msg.sender or "", *msg.body)
-        except Exception as error:
-            reply = error_reply(msg, error)
-            logger.debug("%s from %s: %s", method.name, msg.sender, reply.error_name)
-        else:
-            body = [] if not method.results else [result]
-            reply = Message.new_method_return(msg, method.out_signature, body)
-            logger.debug(
-                "%s from %s: %.1f ms",
-                method.name,
-                msg.sender,
-                (time.perf_counter() - started) * 1000,
-            )
-        sent = self._reply(msg, reply)
-        if method.name == "Quit":
-            if sent is not None:
-                await sent  # out before the connection closes
-            self._on_quit()
-
-    def _reply(self, call: Message, reply: Message) -> asyncio.Future[None] | None:
-        if call.flags & MessageFlag.NO_REPLY_EXPECTED:
-            return None
-        sent: asyncio.Future[None] = self.bus.send(reply)
-        return sent
+            self._name_owner_changed(msg.body)
+        return False
 
     # -- the methods -----------------------------------------------------------
 

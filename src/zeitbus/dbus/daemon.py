@@ -31,6 +31,7 @@ from pathlib import Path
 from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
+from zeitbus.dbus.extensions import Extensions, load_extensions
 from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
@@ -170,7 +171,7 @@ def run(options: Options, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     setup_logging(options.log_level, options.log_file)
     try:
-        return asyncio.run(_serve(options, database_location(env, options.data_dir)))
+        return asyncio.run(_serve(options, database_location(env, options.data_dir), env))
     except StartupError as error:
         logger.warning("%s", error)
         return error.status
@@ -243,7 +244,7 @@ async def _own_name(bus: MessageBus, names: _Names) -> None:
         ) from None
 
 
-async def _serve(options: Options, location: str) -> int:
+async def _serve(options: Options, location: str, environ: Mapping[str, str]) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
@@ -253,12 +254,18 @@ async def _serve(options: Options, location: str) -> int:
     except Exception as error:  # no address, no socket, auth refused: all the same to us
         raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
     try:
-        return await _serve_on(bus, options, location, stop)
+        return await _serve_on(bus, options, location, stop, environ)
     finally:
         bus.disconnect()
 
 
-async def _serve_on(bus: MessageBus, options: Options, location: str, stop: asyncio.Event) -> int:
+async def _serve_on(
+    bus: MessageBus,
+    options: Options,
+    location: str,
+    stop: asyncio.Event,
+    environ: Mapping[str, str],
+) -> int:
     owner = await _call_bus(bus, "NameHasOwner", "s", ENGINE_BUS_NAME)
     if owner.body[0]:
         if not (options.replace or options.quit):
@@ -272,8 +279,12 @@ async def _serve_on(bus: MessageBus, options: Options, location: str, stop: asyn
         return EXIT_OK
 
     engine = await asyncio.to_thread(open_engine, location)
+    extensions = Extensions()
     try:
-        service = LogService(engine, bus, datapath=location, on_quit=stop.set)
+        extensions = await load_extensions(engine, bus, environ)
+        service = LogService(
+            engine, bus, datapath=location, on_quit=stop.set, extensions=extensions.names
+        )
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
@@ -287,6 +298,7 @@ async def _serve_on(bus: MessageBus, options: Options, location: str, stop: asyn
         for waiter in (disconnected, stopped):
             waiter.cancel()
         await service.stop()
+        await extensions.stop()
         if bus.connected:
             await bus.release_name(ENGINE_BUS_NAME)
     finally:

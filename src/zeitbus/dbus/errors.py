@@ -32,6 +32,13 @@ class InvalidSignature(InvalidArgument):
     code = "invalid_signature"
 
 
+class NullEvent(InvalidArgument):
+    """A NULL event (no fields) where an event is needed, e.g. a blacklist template."""
+
+    dbus_name = _DATAMODEL + "NullEvent"
+    code = "null_event"
+
+
 def error_reply(call: Message, error: BaseException) -> Message:
     """The error reply to ``call`` for ``error`` (logged with its traceback if unexpected)."""
     if isinstance(error, ZeitbusError):

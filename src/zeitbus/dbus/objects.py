@@ -137,7 +137,10 @@ class ExportedObject:
 
     Each handler is called as ``handler(sender, *arguments)`` in a task of its
     own; its return value is the reply's one value (none for a method
-    without results).
+    without results). With ``ordered``, calls are handled one at a time in
+    the order they arrived, as in upstream's single-threaded daemon, so a
+    client that sends a change and then a read without waiting for the first
+    reply reads its change (the extensions' calls are all quick).
     """
 
     def __init__(
@@ -149,6 +152,8 @@ class ExportedObject:
         handlers: Mapping[str, Handler],
         signals: Sequence[Signal] = (),
         properties: ServiceInterface | None = None,
+        *,
+        ordered: bool = False,
     ) -> None:
         if {method.name for method in methods} != set(handlers):
             raise ValueError(f"{interface}: methods and handlers differ")
@@ -161,6 +166,9 @@ class ExportedObject:
         self._exported = properties or Introspection(interface, methods, signals)
         self._tasks: set[asyncio.Task[None]] = set()
         self._after_reply: dict[str, Callable[[], None]] = {}
+        # asyncio.Lock wakes waiters first come, first served, and tasks start
+        # in the order they were created: so calls run in arrival order.
+        self._order = asyncio.Lock() if ordered else None
 
     def export(self) -> None:
         """Export the interface and start taking calls."""
@@ -216,6 +224,13 @@ class ExportedObject:
         return True
 
     async def _dispatch(self, method: Method, msg: Message) -> None:
+        if self._order is None:
+            await self._answer(method, msg)
+            return
+        async with self._order:
+            await self._answer(method, msg)
+
+    async def _answer(self, method: Method, msg: Message) -> None:
         started = time.perf_counter()
         try:
             result = await self._handlers[method.name](msg.sender or "", *msg.body)

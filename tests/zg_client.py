@@ -32,6 +32,13 @@ base64}``, exactly the D-Bus struct ``(asaasay)``; a NULL event is ``null``.
      "timeout": seconds}                                     -> [notification, ...]
     {"cmd": "insert_async", "events": [event, ...]}          -> {"ids": [id, ...],
                                                                  "notified_before_reply": n}
+    {"cmd": "blacklist_get"}                                 -> {id: event, ...}
+    {"cmd": "blacklist_remove", "id": str}                   -> null
+    {"cmd": "data_sources"}                                  -> [[unique_id, name, description,
+                                                                  [event, ...], running,
+                                                                  last_seen, enabled], ...]
+    {"cmd": "set_data_source_enabled", "unique_id": str,
+     "enabled": bool}                                        -> null
 
 Monitors are the real client's ``zeitgeist.client.Monitor`` objects, exported
 on this client's connection; the notifications they receive are kept per path
@@ -196,6 +203,34 @@ def run(iface: Any, request: dict[str, Any]) -> Any:
             timeout=TIMEOUT,
         )
         return bool(enabled)
+    if cmd == "blacklist_get":
+        blacklist = iface.get_extension("Blacklist", "blacklist")
+        templates = blacklist.GetTemplates(timeout=TIMEOUT)
+        return {str(key): from_struct(value) for key, value in templates.items()}
+    if cmd == "blacklist_remove":
+        blacklist = iface.get_extension("Blacklist", "blacklist")
+        blacklist.RemoveTemplate(request["id"], timeout=TIMEOUT)
+        return None
+    if cmd == "data_sources":
+        registry = iface.get_extension("DataSourceRegistry", "data_source_registry")
+        return [
+            [
+                str(uid),
+                str(name),
+                str(description),
+                [from_struct(t) for t in templates],
+                bool(running),
+                int(last_seen),
+                bool(enabled),
+            ]
+            for uid, name, description, templates, running, last_seen, enabled in (
+                registry.GetDataSources(timeout=TIMEOUT)
+            )
+        ]
+    if cmd == "set_data_source_enabled":
+        registry = iface.get_extension("DataSourceRegistry", "data_source_registry")
+        registry.SetDataSourceEnabled(request["unique_id"], request["enabled"], timeout=TIMEOUT)
+        return None
     if cmd == "version":
         return [int(v) for v in iface.get_property("version")]
     if cmd == "property":

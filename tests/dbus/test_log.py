@@ -106,12 +106,17 @@ def test_delete_reports_the_time_range_and_forgets_the_events(client: ZeitgeistC
 
 
 def test_properties(zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient) -> None:
-    """version is Zeitgeist's (1, 0, 4); datapath is the database file."""
+    """version is Zeitgeist's (1, 0, 4); datapath is the database file; extensions are listed."""
     assert client.call({"cmd": "version"}) == [1, 0, 4]
     assert client.call({"cmd": "property", "name": "datapath"}) == str(
         data_path(zeitbus_daemon) / "zeitbus.sqlite"
     )
-    assert client.call({"cmd": "property", "name": "extensions"}) == []
+    assert client.call({"cmd": "property", "name": "extensions"}) == [
+        "DataSourceRegistryExtension",
+        "Blacklist",
+        "Histogram",
+        "StorageMonitor",
+    ]
 
 
 def _wire(fields: list[str], subjects: list[list[str]]) -> dict[str, Any]:

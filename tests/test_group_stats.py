@@ -6,6 +6,7 @@ import sqlite3
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -69,12 +70,17 @@ def _recomputed(db: Path) -> set[tuple[int, int, int, int, int, int, int]]:
     return out
 
 
-@given(data=st.data(), plan=steps)
+@given(data=st.data(), plan=steps, every=st.sampled_from([1, 3, 4000]))
 def test_group_statistics_match_a_recount_after_inserts_deletes_and_moves(
-    data: st.DataObject, plan: list[tuple[object, ...]]
+    data: st.DataObject, plan: list[tuple[object, ...]], every: int
 ) -> None:
-    """After any mix of inserts, deletes and moves, ``stat`` equals a recount of the rows."""
+    """After any mix of inserts, deletes and moves, and a fold, ``stat`` is a recount.
+
+    ``every`` folds the pending rows after every event, every few, or never
+    before the end (store/pending.py); deletes and moves meet both kinds.
+    """
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        engine.store.fold_every = every
         clock = 1000
         for step in plan:
             if step[0] == "insert":
@@ -98,13 +104,16 @@ def test_group_statistics_match_a_recount_after_inserts_deletes_and_moves(
                         )
                     ]
                 )
+        engine.store.fold()
         db = Path(engine.store.path)
         stored = set(sqlite3.connect(db).execute("SELECT * FROM stat").fetchall())
         assert stored == _recomputed(db)
 
 
-def test_unfiltered_grouped_types_agree_with_the_row_query(engine: Engine) -> None:
-    """Reading ``stat`` gives the ids the row query gives, for every grouped type."""
+@pytest.mark.parametrize("every", [1, 7, 4000])
+def test_unfiltered_grouped_types_agree_with_the_row_query(engine: Engine, every: int) -> None:
+    """``stat`` plus the pending rows gives the ids the row query gives, for every type."""
+    engine.store.fold_every = every
     batch = [
         Event(
             timestamp=1000 + 10 * i,

@@ -63,12 +63,21 @@ def histories(draw: st.DrawFn) -> list[tuple[str, object]]:
     return steps
 
 
-@given(history=histories(), templates=st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=2))
+@given(
+    history=histories(),
+    templates=st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=2),
+    every=st.sampled_from([1, 3, 4000]),
+)
 def test_grouping_infos_gives_the_answer_of_grouping_rows(
-    history: list[tuple[str, object]], templates: list[Event]
+    history: list[tuple[str, object]], templates: list[Event], every: int
 ) -> None:
-    """Counts, representatives and order from subject_info equal the GROUP BY over rows."""
+    """Counts, representatives and order from subject_info equal the GROUP BY over rows.
+
+    Whether the aggregates were folded after every event, every few or not
+    at all (store/pending.py) must not show.
+    """
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        engine.store.fold_every = every
         for action, arg in history:
             if action == "insert":
                 assert isinstance(arg, Event)

@@ -59,6 +59,28 @@ def test_duplicate_insert_leaves_no_orphaned_terms(engine: Engine) -> None:
     assert orphan_terms(engine) == []
 
 
+@pytest.mark.parametrize("every", [1, 4000])
+def test_a_second_move_of_pending_rows_leaves_no_orphaned_terms(engine: Engine, every: int) -> None:
+    """The current_origin a second move replaces is dropped, folded rows or pending ones."""
+    engine.store.fold_every = every
+    engine.insert_events(
+        [
+            _event(1000, Subject(uri="file:///a")),
+            _event(
+                2000,
+                Subject(uri="file:///a", current_uri="file:///b", current_origin="file:///o1"),
+                interpretation=MOVE_EVENT,
+            ),
+            _event(
+                3000,
+                Subject(uri="file:///b", current_uri="file:///c", current_origin="file:///o2"),
+                interpretation=MOVE_EVENT,
+            ),
+        ]
+    )
+    assert orphan_terms(engine) == []
+
+
 def test_move_over_a_deleted_move_leaves_no_orphaned_terms(engine: Engine) -> None:
     """A current_origin replaced by a second move does not linger as an orphaned term."""
     [_, first_move] = engine.insert_events(

@@ -23,6 +23,7 @@ import re
 import sqlite3
 
 from zeitbus.model import ResultType
+from zeitbus.store import pending
 from zeitbus.templates import GROUP_COLUMNS, Where
 
 # The event's actor is an info column too.
@@ -45,20 +46,23 @@ def find_ids(conn: sqlite3.Connection, where: Where, result_type: ResultType) ->
     conditions = [_ACTOR.sub("i.actor", sql) for sql in where.sql]
     conditions.append(f"{key} IS NOT NULL")
     groups: dict[int, list[int]] = {}  # key -> [rows, newest_ts, newest_id, oldest_ts, oldest_id]
-    for value, rows, newest_ts, newest_id, oldest_ts, oldest_id in conn.execute(
-        f"SELECT {key}, rows, newest_ts, newest_id, oldest_ts, oldest_id FROM subject_info i"
-        f" WHERE {' AND '.join(conditions)}",
-        where.params,
-    ):
-        group = groups.get(value)
-        if group is None:
-            groups[value] = [rows, newest_ts, newest_id, oldest_ts, oldest_id]
-            continue
-        group[0] += rows
-        if newest_ts > group[1] or (newest_ts == group[1] and newest_id < group[2]):
-            group[1], group[2] = newest_ts, newest_id
-        if oldest_ts < group[3] or (oldest_ts == group[3] and oldest_id < group[4]):
-            group[3], group[4] = oldest_ts, oldest_id
+    with pending.snapshot(conn):
+        unfolded = pending.pending_groups(conn, pending.folded_id(conn), None)
+        for value, info, rows, newest_ts, newest_id, oldest_ts, oldest_id in conn.execute(
+            f"SELECT {key}, i.id, rows, newest_ts, newest_id, oldest_ts, oldest_id"
+            f" FROM subject_info i WHERE {' AND '.join(conditions)}",
+            where.params,
+        ):
+            if newest_ts is not None:
+                pending.add(groups, value, (rows, newest_ts, newest_id, oldest_ts, oldest_id))
+            extra = unfolded.get(info)
+            if extra is not None:
+                pending.add(groups, value, extra)
+    return ordered(groups, result_type)
+
+
+def ordered(groups: dict[int, list[int]], result_type: ResultType) -> list[int]:
+    """Groups' representatives ([rows, newest ts, id, oldest ts, id]) in the type's order."""
     end = 3 if result_type.uses_oldest else 1
     if result_type.popular:
         order = sorted(groups.values(), key=lambda g: (g[0], g[end], g[end + 1]))

@@ -28,7 +28,7 @@ from zeitbus.model import (
     Subject,
     TimeRange,
 )
-from zeitbus.store import info_groups, planner, recent_groups, stats
+from zeitbus.store import info_groups, pending, planner, recent_groups, stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -77,6 +77,8 @@ def find_event_ids(
         sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
     else:
         where = compile_where(store, conn, templates, storage_state)
+        if not where.sql and _unbounded(time_range):
+            return _collapsed(_stat_groups(conn, result_type), num_events)
         if where.sql and _unbounded(time_range) and info_groups.applies(where, result_type):
             return _collapsed(info_groups.find_ids(conn, where, result_type), num_events)
         sql, params, exact_limit = _select_groups(where, time_range, result_type)
@@ -171,20 +173,10 @@ def _select_events(
 def _select_groups(
     where: Where, time_range: TimeRange, result_type: ResultType
 ) -> tuple[str, list[object], bool]:
-    """Grouped result types: the statistics table, or one GROUP BY over the rows."""
+    """Grouped result types with conditions: one GROUP BY over the matching rows."""
     group = result_type.group
     assert group is not None
     direction = "ASC" if result_type.ascending else "DESC"
-    if not where.sql and _unbounded(time_range):
-        # No condition at all: read the pre-aggregated groups (store/stats.py).
-        code = stats.FIELDS[group][0]
-        end = "oldest" if result_type.uses_oldest else "newest"
-        by_count = f"rows {direction}, " if result_type.popular else ""
-        sql = (
-            f"SELECT {end}_id FROM stat WHERE field = ?"
-            f" ORDER BY {by_count}{end}_ts {direction}, {end}_id {direction}"
-        )
-        return sql, [code], False
     key, key_on_subject = GROUP_COLUMNS[group]
     on_subject = where.uses_subject or key_on_subject or result_type.popular
     ts = "s.timestamp" if on_subject else "e.timestamp"
@@ -202,6 +194,35 @@ def _select_groups(
         f" ORDER BY {order}ts {direction}, id {direction}"
     )
     return sql, conds.params, False
+
+
+def _stat_groups(conn: sqlite3.Connection, result_type: ResultType) -> list[int]:
+    """An unfiltered grouped query: the pre-aggregated groups plus the pending rows."""
+    group = result_type.group
+    assert group is not None
+    code = stats.FIELDS[group][0]
+    with pending.snapshot(conn):
+        watermark = pending.folded_id(conn)
+        if not conn.execute(_ANY_PENDING, (watermark,)).fetchone():
+            # Everything is folded: SQLite sorts the groups.
+            direction = "ASC" if result_type.ascending else "DESC"
+            end = "oldest" if result_type.uses_oldest else "newest"
+            by_count = f"rows {direction}, " if result_type.popular else ""
+            sql = (
+                f"SELECT {end}_id FROM stat WHERE field = ?"
+                f" ORDER BY {by_count}{end}_ts {direction}, {end}_id {direction}"
+            )
+            return [row[0] for row in conn.execute(sql, (code,))]
+        groups = pending.pending_groups(conn, watermark, code)
+        for value, *agg in conn.execute(_STAT_ROWS, (code,)):
+            pending.add(groups, value, agg)
+    return info_groups.ordered(groups, result_type)
+
+
+_ANY_PENDING = "SELECT 1 FROM subject WHERE event_id > ? LIMIT 1"
+_STAT_ROWS = (
+    "SELECT value, rows, newest_ts, newest_id, oldest_ts, oldest_id FROM stat WHERE field = ?"
+)
 
 
 def _sets_something(template: Event) -> bool:
@@ -298,12 +319,19 @@ def summary(store: SQLiteStore, conn: sqlite3.Connection) -> Stats:
     events, first, last = conn.execute(
         "SELECT count(*), min(timestamp), max(timestamp) FROM event"
     ).fetchone()
-    groups = dict(
-        conn.execute(
-            "SELECT field, count(*) FROM stat WHERE field IN (?, ?) GROUP BY field",
-            (stats.FIELDS[GroupField.SUBJECT_URI][0], stats.FIELDS[GroupField.ACTOR][0]),
-        ).fetchall()
-    )
+    groups: dict[int, int] = {}
+    with pending.snapshot(conn):
+        watermark = pending.folded_id(conn)
+        for field in (GroupField.SUBJECT_URI, GroupField.ACTOR):
+            code = stats.FIELDS[field][0]
+            fresh = list(pending.pending_groups(conn, watermark, code))
+            known = conn.execute(
+                "SELECT count(*) FROM stat WHERE field = ? AND value IN"
+                " (SELECT value FROM json_each(?))",
+                (code, json.dumps(fresh)),
+            ).fetchone()[0]
+            total = conn.execute("SELECT count(*) FROM stat WHERE field = ?", (code,)).fetchone()
+            groups[code] = total[0] + len(fresh) - known
     subjects = conn.execute("SELECT count(*) FROM subject").fetchone()[0]
     top = conn.execute(
         "SELECT actor, count(*) AS n FROM event GROUP BY actor ORDER BY n DESC LIMIT 5"

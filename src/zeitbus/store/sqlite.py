@@ -33,7 +33,7 @@ from zeitbus.errors import (
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
-from zeitbus.store import schema, stats
+from zeitbus.store import pending, schema, stats
 from zeitbus.store.writer import BatchWriter, InfoKey
 
 logger = logging.getLogger(__name__)
@@ -107,8 +107,15 @@ class _TermCache:
 class SQLiteStore:
     """Events, the changes feed and cursors in one SQLite file."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "NORMAL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "NORMAL",
+        fold_every: int = pending.FOLD_EVERY,
+    ) -> None:
         self.path = str(path)
+        self.fold_every = fold_every
         self.memory = self.path == MEMORY
         self._synchronous = synchronous
         if self.memory:
@@ -301,6 +308,12 @@ class SQLiteStore:
             meta = {"node": node, "last_id": 0, "created": now}
         self.node = str(meta["node"])
         self.last_id = int(meta["last_id"])
+        if "folded_id" not in meta:
+            # A log made before aggregates were folded in bulk has them complete.
+            with self.writing() as tx:
+                pending.set_folded_id(tx, self.last_id)
+            meta["folded_id"] = self.last_id
+        self.folded_id = int(meta["folded_id"])
         # Newest stored timestamp, or higher (deletes don't lower it): an event
         # newer than this cannot be a duplicate, so its dedup lookup is skipped.
         newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
@@ -434,12 +447,22 @@ class SQLiteStore:
                 self.drop_orphans(conn, writer.new_terms)
             if stored:
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,))
+            folded = self.folded_id
+            if writer.last_id - folded >= self.fold_every:
+                folded = pending.fold(conn, folded, writer.last_id)
         self.last_id = writer.last_id
+        self.folded_id = folded
         self.max_ts = max(self.max_ts, writer.max_ts)
         self._since_analyze += len(stored)
         if self._since_analyze >= max(1000, self.last_id // 10):
             self._analyze()
         return ids, stored
+
+    def fold(self) -> None:
+        """Fold every pending row into the aggregates now (store/pending.py)."""
+        with self.writing() as conn:
+            folded = pending.fold(conn, self.folded_id, self.last_id)
+        self.folded_id = folded
 
     def _analyze(self) -> None:
         with self._lock, translate_errors():
@@ -473,9 +496,10 @@ class SQLiteStore:
             conn.executemany("INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found])
             conn.execute(_COLLECT_CANDIDATES)
             # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
-            leaving = stats.rows_of_doomed(conn)
+            # Pending rows are in no aggregate yet: only folded rows are taken off.
+            leaving = stats.rows_of_doomed(conn, self.folded_id)
             stats.subtract(conn, leaving)
-            infos = conn.execute(_DOOMED_INFOS).fetchall()
+            infos = conn.execute(_DOOMED_INFOS, (self.folded_id,)).fetchall()
             conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
             conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
             self._release_infos(conn, infos)
@@ -504,7 +528,8 @@ class SQLiteStore:
         touched = _json_ids([i for i, _ in infos])
         unused = conn.execute(
             "SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage"
-            " FROM subject_info WHERE id IN (SELECT value FROM json_each(?)) AND rows <= 0",
+            " FROM subject_info i WHERE id IN (SELECT value FROM json_each(?))"
+            " AND NOT EXISTS (SELECT 1 FROM subject s WHERE s.info = i.id)",
             (touched,),
         ).fetchall()
         if unused:
@@ -622,9 +647,10 @@ UPDATE subject_info SET
 WHERE id IN (SELECT value FROM json_each(?))
     AND (newest_id IN (SELECT id FROM temp.doomed) OR oldest_id IN (SELECT id FROM temp.doomed))
 """
-# How many rows each subject_info loses with the doomed events.
+# The infos of the doomed rows, with how many folded rows each loses.
 _DOOMED_INFOS = """
-SELECT info, count(*) FROM subject WHERE event_id IN (SELECT id FROM temp.doomed) GROUP BY info
+SELECT info, sum(event_id <= ?) FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
+GROUP BY info
 """
 # Every column that can hold a term has an index with the term first, so each
 # NOT EXISTS is one index probe. Storage terms stay: the storage table holds them.

@@ -9,8 +9,8 @@ newest (highest timestamp; on a tie the lowest event id, which is also the
 row an index-ordered GROUP BY picks) and the oldest (for OldestActor). An
 unfiltered grouped query then reads one row per group.
 
-The table is maintained in the same transaction as the rows it describes:
-inserts add their batch's aggregates with one upsert per distinct key;
+The writer maintains it: inserts' rows are folded in every few thousand
+events, and readers add the rows not folded yet (store/pending.py);
 deletes subtract counts and re-pick a representative only when it was
 deleted (a few index probes); a MoveEvent moves its rows' counts from their
 old current_uri and current_origin groups to the new ones the same way.
@@ -80,7 +80,7 @@ def add_row(acc: dict[tuple[int, int], Aggregate], key: tuple[int, int], ts: int
 def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggregate]:
     """A batch's aggregates from rows of (timestamp, event id, key of field 1..8).
 
-    One tight loop over all rows and fields: this runs for every insert batch.
+    One tight loop over all rows and fields: this runs for every fold.
     """
     per_field: list[dict[int, Aggregate]] = [{} for _ in range(9)]
     for row in rows:
@@ -113,8 +113,8 @@ def merge(conn: sqlite3.Connection, acc: dict[tuple[int, int], Aggregate]) -> No
     conn.executemany(_UPSERT, [(f, v, *agg) for (f, v), agg in acc.items()])
 
 
-def rows_of_doomed(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
-    """How many rows each group loses with the events in ``temp.doomed``."""
+def rows_of_doomed(conn: sqlite3.Connection, folded_id: int) -> dict[tuple[int, int], int]:
+    """How many folded rows each group loses with the events in ``temp.doomed``."""
     counts: dict[tuple[int, int], int] = {}
     for code, key, _ in FIELDS.values():
         if key.startswith("e."):
@@ -125,7 +125,8 @@ def rows_of_doomed(conn: sqlite3.Connection) -> dict[tuple[int, int], int]:
             source = "subject s"
         for value, rows in conn.execute(
             f"SELECT {key}, count(*) FROM {source}"
-            f" WHERE s.event_id IN (SELECT id FROM temp.doomed) AND {key} IS NOT NULL"
+            f" WHERE s.event_id IN (SELECT id FROM temp.doomed) AND s.event_id <= {int(folded_id)}"
+            f" AND {key} IS NOT NULL"
             f" GROUP BY {key}"
         ):
             counts[(code, value)] = rows

@@ -3,10 +3,12 @@
 Theory of operation. ``resolve_terms`` looks up or creates every string of
 the batch and finds, with one join, which events may already be stored
 (dedup key or uid). ``add`` then checks each event against those answers and
-the batch's own earlier events, gives it an id and queues its rows, folding
-them into the batch's group statistics; ``flush`` writes the queued rows with
-``executemany``. A MoveEvent flushes first, because it rewrites
-``current_uri`` on every earlier row, this batch's included.
+the batch's own earlier events, gives it an id and queues its rows, and its
+subject_info; ``flush`` writes the queued rows with ``executemany``. The
+aggregates (group statistics, infos' counts) are left to the next fold
+(``store/pending.py``), except for rows an import stores below the fold
+watermark. A MoveEvent flushes first, because it rewrites ``current_uri`` on
+every earlier row, this batch's included.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from zeitbus.errors import DatabaseError, InvalidArgument
 from zeitbus.ids import uid_from_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Event, Subject
 from zeitbus.ontology import MOVE_EVENT
-from zeitbus.store import stats
+from zeitbus.store import pending, stats
 
 if TYPE_CHECKING:
     from zeitbus.store.sqlite import SQLiteStore
@@ -49,11 +51,13 @@ class BatchWriter:
         self.last_id = store.last_id
         self.event_rows: list[tuple[object, ...]] = []
         self.subject_rows: list[SubjectRow] = []
-        self.info_rows: dict[tuple[int, int], stats.Aggregate] = {}  # (0, info) -> rows added
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
-        self.keyed_rows: list[tuple[int, int, int, int, _Opt, _Opt, _Opt, int, _Opt, _Opt]] = []
+        # Rows to aggregate at once: those of events below the fold watermark
+        # (imports that keep ids); the rest are pending (see store/pending.py).
+        self.folded_id = store.folded_id
+        self.aggregate_rows: list[tuple[_Opt, ...]] = []
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
@@ -262,24 +266,24 @@ class BatchWriter:
                 storage,
             ),
         )
-        stats.add_row(self.info_rows, (0, info), ts, event_id)
         self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
-        effective_origin = origin if current_origin is None else current_origin or None
-        # Group keys in stats.FIELDS order (codes 1..8); folded at flush.
-        self.keyed_rows.append(
-            (
-                ts,
-                event_id,
-                uri,
-                actor,
-                origin,
-                interp,
-                mimetype,
-                uri if current_uri is None else current_uri,
-                event_origin,
-                effective_origin,
+        if event_id <= self.folded_id:
+            effective_origin = origin if current_origin is None else current_origin or None
+            self.aggregate_rows.append(
+                (
+                    ts,
+                    event_id,
+                    uri,
+                    actor,
+                    origin,
+                    interp,
+                    mimetype,
+                    uri if current_uri is None else current_uri,
+                    event_origin,
+                    effective_origin,
+                    info,
+                )
             )
-        )
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does).
@@ -304,12 +308,15 @@ class BatchWriter:
             joining: dict[tuple[int, int], stats.Aggregate] = {}
             replaced: set[int] = set()
             for event_id, ts, current_uri, current_origin in moved:
-                leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
-                stats.add_row(joining, (6, new), ts, event_id)
                 replaced.add(current_uri)
                 if current_origin is not None:
-                    leaving[(8, current_origin)] = leaving.get((8, current_origin), 0) + 1
                     replaced.add(current_origin)
+                if event_id > self.folded_id:
+                    continue  # pending: counted from its current state when folded
+                leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
+                stats.add_row(joining, (6, new), ts, event_id)
+                if current_origin is not None:
+                    leaving[(8, current_origin)] = leaving.get((8, current_origin), 0) + 1
                 if new_origin is not None:
                     stats.add_row(joining, (8, new_origin), ts, event_id)
             stats.subtract(conn, leaving)
@@ -322,16 +329,12 @@ class BatchWriter:
             self.conn.executemany(_INSERT_EVENT, self.event_rows)
             self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
             self.conn.executemany(
-                _ADD_INFO_ROWS, [(info, *agg) for (_, info), agg in self.info_rows.items()]
-            )
-            self.info_rows = {}
-            self.conn.executemany(
                 "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
             )
             self.event_rows, self.subject_rows = [], []
-        if self.keyed_rows:
-            stats.merge(self.conn, stats.fold(self.keyed_rows))
-            self.keyed_rows = []
+        if self.aggregate_rows:
+            pending.aggregate_now(self.conn, self.aggregate_rows)
+            self.aggregate_rows = []
 
 
 _TERMS_BY_VALUE = "SELECT value, id FROM term WHERE value IN (SELECT value FROM json_each(?))"
@@ -343,20 +346,6 @@ _INSERT_SUBJECT = (
     "INSERT INTO subject (event_id, position, timestamp, current_uri, current_origin, info)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-# A batch's rows of one info: count, newest (ts, id), oldest (ts, id); as stat's upsert.
-_ADD_INFO_ROWS = """
-UPDATE subject_info SET
-    rows = rows + ?2,
-    newest_ts = max(coalesce(newest_ts, ?3), ?3),
-    newest_id = CASE
-        WHEN newest_ts IS NULL OR ?3 > newest_ts OR (?3 = newest_ts AND ?4 < newest_id)
-        THEN ?4 ELSE newest_id END,
-    oldest_ts = min(coalesce(oldest_ts, ?5), ?5),
-    oldest_id = CASE
-        WHEN oldest_ts IS NULL OR ?5 < oldest_ts OR (?5 = oldest_ts AND ?6 < oldest_id)
-        THEN ?6 ELSE oldest_id END
-WHERE id = ?1
-"""
 _DEDUP = """
 SELECT i.uri, s.timestamp, e.interpretation, e.manifestation, e.actor, s.event_id
 FROM json_each(?) j

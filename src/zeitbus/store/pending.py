@@ -1,0 +1,144 @@
+"""Aggregates folded in bulk: the rows inserted since the last fold.
+
+Theory of operation. The group statistics (``stat``) and the infos'
+aggregates (``subject_info.rows``, newest, oldest) are the rows a grouped
+query would otherwise group. Keeping them exact at every insert costs an
+update of every group and info an insert touches; those rows are spread over
+the whole of both tables, so a batch of 1,000 events dirtied about as many
+of their pages as of the rows themselves, and commits paid for it.
+
+So inserts leave them alone. ``meta.folded_id`` is a watermark: the rows of
+events with an id up to it are in the aggregates, the rows of later events
+are *pending*. Every ``FOLD_EVERY`` events the writer folds the pending rows
+in (one pass, each group and info touched once for thousands of events).
+Readers add the pending rows (at most ``FOLD_EVERY`` events' worth) to what
+they read from the tables, inside one read transaction so both come from the
+same snapshot.
+
+New ids only grow, so a normal insert is always pending. An import that
+keeps ids may store an id below the watermark; such rows are aggregated at
+once, in their own transaction, as before. Deletes and MoveEvents adjust the
+aggregates only for folded rows (pending rows are counted from their current
+state when folded); when they re-pick a representative they look at every
+row, pending ones included, which is harmless because a fold takes maxima
+and minima again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+
+from zeitbus.store import stats
+
+# Events folded in one go. Readers add up to this many events' rows.
+FOLD_EVERY = 4000
+
+# Pending rows with their group keys in stats.FIELDS order (codes 1..8), then the info.
+PENDING_ROWS = """
+SELECT s.timestamp, s.event_id, i.uri, i.actor, i.origin, i.interpretation, i.mimetype,
+       COALESCE(s.current_uri, i.uri), e.origin,
+       NULLIF(COALESCE(s.current_origin, i.origin), 0), s.info
+FROM subject s JOIN subject_info i ON i.id = s.info JOIN event e ON e.id = s.event_id
+WHERE s.event_id > ?
+"""
+Row = tuple[int | None, ...]
+
+
+def folded_id(conn: sqlite3.Connection) -> int:
+    """The watermark as stored (0 for a log that never folded)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'folded_id'").fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def set_folded_id(conn: sqlite3.Connection, value: int) -> None:
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('folded_id', ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (value,),
+    )
+
+
+def aggregate_now(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
+    """Add rows (PENDING_ROWS' shape) to the group statistics and the infos' aggregates."""
+    if not rows:
+        return
+    stats.merge(conn, stats.fold([row[:10] for row in rows]))
+    infos: dict[tuple[int, int], stats.Aggregate] = {}
+    for row in rows:
+        ts, event_id, info = row[0], row[1], row[10]
+        assert ts is not None
+        assert event_id is not None
+        assert info is not None
+        stats.add_row(infos, (0, info), ts, event_id)
+    conn.executemany(_ADD_INFO_ROWS, [(info, *agg) for (_, info), agg in infos.items()])
+
+
+def fold(conn: sqlite3.Connection, watermark: int, last_id: int) -> int:
+    """Fold every pending row in (inside the writer's transaction); the new watermark."""
+    if last_id <= watermark:
+        return watermark
+    aggregate_now(conn, conn.execute(PENDING_ROWS, (watermark,)).fetchall())
+    set_folded_id(conn, last_id)
+    return last_id
+
+
+# An info's new rows: count, newest (ts, id), oldest (ts, id); as stat's upsert.
+_ADD_INFO_ROWS = """
+UPDATE subject_info SET
+    rows = rows + ?2,
+    newest_ts = max(coalesce(newest_ts, ?3), ?3),
+    newest_id = CASE
+        WHEN newest_ts IS NULL OR ?3 > newest_ts OR (?3 = newest_ts AND ?4 < newest_id)
+        THEN ?4 ELSE newest_id END,
+    oldest_ts = min(coalesce(oldest_ts, ?5), ?5),
+    oldest_id = CASE
+        WHEN oldest_ts IS NULL OR ?5 < oldest_ts OR (?5 = oldest_ts AND ?6 < oldest_id)
+        THEN ?6 ELSE oldest_id END
+WHERE id = ?1
+"""
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction, so the tables and the pending rows agree."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def pending_groups(
+    conn: sqlite3.Connection, watermark: int, code: int | None
+) -> dict[int, list[int]]:
+    """Pending rows aggregated per value of one group field (``None``: per info).
+
+    Values are [rows, newest_ts, newest_id, oldest_ts, oldest_id], as ``stat``.
+    """
+    column = 10 if code is None else code + 1
+    groups: dict[int, list[int]] = {}
+    for row in conn.execute(PENDING_ROWS, (watermark,)):
+        value = row[column]
+        if value is None:
+            continue
+        add(groups, value, [1, row[0], row[1], row[0], row[1]])
+    return groups
+
+
+def add(groups: dict[int, list[int]], key: int, agg: Iterable[int]) -> None:
+    """Fold one aggregate [rows, newest_ts, newest_id, oldest_ts, oldest_id] into ``groups``."""
+    rows, newest_ts, newest_id, oldest_ts, oldest_id = agg
+    group = groups.get(key)
+    if group is None:
+        groups[key] = [rows, newest_ts, newest_id, oldest_ts, oldest_id]
+        return
+    group[0] += rows
+    if newest_ts > group[1] or (newest_ts == group[1] and newest_id < group[2]):
+        group[1], group[2] = newest_ts, newest_id
+    if oldest_ts < group[3] or (oldest_ts == group[3] and oldest_id < group[4]):
+        group[3], group[4] = oldest_ts, oldest_id

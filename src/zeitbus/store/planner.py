@@ -57,12 +57,16 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
             params.extend(values)
     if not sql:
         return [arm]
-    infos = conn.execute(
-        f"SELECT id, rows FROM subject_info i WHERE {' AND '.join(sql)} LIMIT {MANY_INFOS + 1}",
+    where = " AND ".join(sql)
+    # Counting first reads the infos' indexes only; their rows are read if few.
+    many = conn.execute(
+        f"SELECT count(*) FROM (SELECT 1 FROM subject_info i WHERE {where}"
+        f" LIMIT {MANY_INFOS + 1})",
         params,
-    ).fetchall()
-    if len(infos) > MANY_INFOS:
+    ).fetchone()[0]
+    if many > MANY_INFOS:
         return [arm]
+    infos = conn.execute(f"SELECT id, rows FROM subject_info i WHERE {where}", params).fetchall()
     if not infos:
         never = arm.copy()
         never.add("0", subject=True)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
+from zeitbus import Engine, Event, InvalidArgument, Subject, TimeRange
 from zeitbus.model import RelevantResultType
+from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 from zeitbus.related import WINDOW, related_uris
+from zeitbus.store import neighbours
 
 
 def _every_row(
@@ -54,3 +60,76 @@ def test_visiting_only_windows_with_a_template_row_changes_nothing(
     assert related_uris(rows, templates, results, num, result_type) == _every_row(
         rows, templates, results, num, result_type
     )
+
+
+URIS = ["file:///a", "file:///b", "file:///c", "http://x/1", "http://x/2"]
+ACTORS = ["application://one.desktop", "application://two.desktop"]
+TEMPLATE_CHOICES = [
+    Event(subjects=(Subject(uri="file:///a"),)),
+    Event(subjects=(Subject(uri="file:///b"),)),
+    Event(actor=ACTORS[1]),
+    Event(subjects=(Subject(uri="http://*"),)),
+]
+RESULT_CHOICES = [
+    Event(subjects=(Subject(uri="file://*"),)),
+    Event(actor=ACTORS[0]),
+    Event(subjects=(Subject(uri="!file:///c"),)),
+    Event(),
+]
+
+
+@st.composite
+def logs(draw: st.DrawFn) -> list[Event]:
+    """Events with 1-3 subjects and timestamps that often tie."""
+    out = []
+    for _ in range(draw(st.integers(1, 40))):
+        uris = draw(st.lists(st.sampled_from(URIS), min_size=1, max_size=3, unique=True))
+        out.append(
+            Event(
+                timestamp=draw(st.integers(2, 60)) * 10,
+                interpretation=ACCESS_EVENT,
+                manifestation=USER_ACTIVITY,
+                actor=draw(st.sampled_from(ACTORS)),
+                subjects=tuple(Subject(uri=uri) for uri in uris),
+            )
+        )
+    return out
+
+
+@given(
+    log=logs(),
+    templates=st.lists(st.sampled_from(TEMPLATE_CHOICES), min_size=1, max_size=2),
+    result_templates=st.lists(st.sampled_from(RESULT_CHOICES), max_size=2),
+    start=st.sampled_from([0, 100, 300]),
+    end=st.sampled_from([0, 400, 600]),
+    num=st.integers(1, 6),
+    result_type=st.sampled_from(list(RelevantResultType)),
+)
+def test_reading_only_the_rows_near_template_events_changes_nothing(
+    log: list[Event],
+    templates: list[Event],
+    result_templates: list[Event],
+    start: int,
+    end: int,
+    num: int,
+    result_type: RelevantResultType,
+) -> None:
+    """The engine's neighbourhood read gives the URIs of reading every result row."""
+    with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        engine.insert_events(log)
+
+        def related() -> list[str] | str:
+            try:
+                return engine.find_related_uris(
+                    TimeRange(start, end), templates, result_templates, 0, num, result_type
+                )
+            except InvalidArgument as error:
+                return str(error)
+
+        near = related()
+        full_limit = neighbours.MAX_TEMPLATE_EVENTS
+        neighbours.MAX_TEMPLATE_EVENTS = -1  # every call reads every row
+        try:
+            assert near == related()
+        finally:
+            neighbours.MAX_TEMPLATE_EVENTS = full_limit

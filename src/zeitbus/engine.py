@@ -28,7 +28,7 @@ from zeitbus.model import (
     TimeRange,
 )
 from zeitbus.related import related_uris
-from zeitbus.store import queries
+from zeitbus.store import neighbours, pending, queries
 from zeitbus.store.sqlite import MEMORY, SQLiteStore
 from zeitbus.validation import (
     Clock,
@@ -262,16 +262,25 @@ class Engine:
         state = StorageState.parse(storage_state)
         num = _check_count(num_events, "num_events")
         oldest_first = ResultType.LEAST_RECENT_EVENTS
-        with self.store.reading() as conn:
+        with self.store.reading() as conn, pending.snapshot(conn):
             ids = queries.find_event_ids(
                 self.store, conn, time_range, templates, state, 0, oldest_first
             )
             if templates and not ids:
                 raise InvalidArgument("No results found for the event_templates")
-            result_ids = queries.find_event_ids(
-                self.store, conn, time_range, result_templates, state, 0, oldest_first
-            )
-            template_ids, allowed = set(ids), set(result_ids)
+            allowed = None
+            if len(ids) <= neighbours.MAX_TEMPLATE_EVENTS:
+                # Few template events: only the rows around them (store/neighbours.py).
+                allowed = neighbours.result_ids_near(
+                    self.store, conn, time_range, ids, result_templates, state
+                )
+            if allowed is None:
+                allowed = set(
+                    queries.find_event_ids(
+                        self.store, conn, time_range, result_templates, state, 0, oldest_first
+                    )
+                )
+            template_ids = set(ids)
             rows = queries.related_rows(conn, self.store, template_ids | allowed)
         return related_uris(rows, template_ids, allowed, num, kind)
 

@@ -57,15 +57,16 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
             params.extend(values)
     if not sql:
         return [arm]
+    if any(_broad_prefix(conn, condition, values) for condition, values, _ in arm.conditions()):
+        return [_walking(arm)]
     where = " AND ".join(sql)
     # Counting first reads the infos' indexes only; their rows are read if few.
     many = conn.execute(
-        f"SELECT count(*) FROM (SELECT 1 FROM subject_info i WHERE {where}"
-        f" LIMIT {MANY_INFOS + 1})",
+        f"SELECT count(*) FROM (SELECT 1 FROM subject_info i WHERE {where} LIMIT {MANY_INFOS + 1})",
         params,
     ).fetchone()[0]
     if many > MANY_INFOS:
-        return [arm]
+        return [_walking(arm)]
     infos = conn.execute(f"SELECT id, rows FROM subject_info i WHERE {where}", params).fetchall()
     if not infos:
         never = arm.copy()
@@ -83,7 +84,7 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
     # ``num_events`` are found costs about num_events * subject_rows / matching.
     walk = (num_events or subject_rows) * subject_rows / max(matching, 1)
     if matching > walk:
-        return [arm]
+        return [_walking(arm)]
     sorted_arm = arm.copy()
     sorted_arm.add(
         "s.info IN (SELECT value FROM json_each(?))",
@@ -92,3 +93,39 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
         seek=True,
     )
     return [sorted_arm]
+
+
+# templates.py's prefix condition on an info column: the terms in a range.
+_PREFIX = re.compile(r"^(i\.\w+) IN \(SELECT id FROM term WHERE value >= \? AND value < \?\)$")
+
+
+def _broad_prefix(conn: sqlite3.Connection, condition: str, values: list[object]) -> bool:
+    """True for a prefix condition whose range holds many terms (``file://*``)."""
+    if not _PREFIX.match(condition):
+        return False
+    found = conn.execute(
+        "SELECT count(*) FROM (SELECT 1 FROM term WHERE value >= ? AND value < ?"
+        f" LIMIT {MANY_INFOS + 1})",
+        values,
+    ).fetchone()[0]
+    return bool(found > MANY_INFOS)
+
+
+def _walking(arm: Where) -> Where:
+    """The arm for a walk by time: prefix conditions test each row's term instead.
+
+    ``column IN (SELECT id FROM term WHERE ...)`` makes SQLite collect every
+    term of the range before the first row (tens of thousands for
+    ``file://*``); a walk that stops after a few hundred rows is cheaper
+    looking up each row's term.
+    """
+    out = Where()
+    for condition, values, on_subject in arm.conditions():
+        prefix = _PREFIX.match(condition)
+        if prefix:
+            condition = (
+                f"EXISTS (SELECT 1 FROM term t WHERE t.id = {prefix.group(1)}"
+                " AND t.value >= ? AND t.value < ?)"
+            )
+        out.add(condition, *values, subject=on_subject)
+    return out

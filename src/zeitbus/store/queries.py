@@ -243,6 +243,22 @@ def _from(where: Where, *, subject: bool) -> str:
     return source
 
 
+def matching_among(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+    among: Sequence[int],
+) -> set[int]:
+    """Which of the events ``among`` a find with these templates would return."""
+    where = compile_where(store, conn, templates, storage_state)
+    conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
+    conds.add("e.id IN (SELECT value FROM json_each(?))", json.dumps(sorted(among)))
+    sql = f"SELECT DISTINCT e.id FROM {_from(conds, subject=conds.uses_subject)}{conds.clause()}"
+    return {int(row[0]) for row in conn.execute(sql, conds.params)}
+
+
 def get_events(
     store: SQLiteStore, conn: sqlite3.Connection, ids: Sequence[int]
 ) -> list[Event | None]:

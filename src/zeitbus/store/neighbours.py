@@ -1,0 +1,78 @@
+"""The rows FindRelatedUris needs when its templates match few events.
+
+Theory of operation. FindRelatedUris (``related.py``) runs a window of five
+rows over the rows of every event that matches the templates or the result
+templates, in time order, and only windows that hold a template row count.
+Reading every result-template row (often every file the user touched) to
+look at a few windows is what made it cost seconds.
+
+A window that counts ends at most five rows after a template row, and it
+starts at most four rows before one. So around each template event it is
+enough to have the rows of the nearest result events on each side: all
+result events at the template event's own timestamp, and the
+``NEIGHBOURS`` nearest strictly before and strictly after it (each event has
+at least one row). Every template event is read too, so the rows kept around
+a template event are exactly the rows the full sequence has there, in the
+same order, and every window that counts sees what it would see in the full
+sequence. ``tests/test_related.py`` checks the answers against the full read.
+
+Each template event costs three small index-ordered finds, so this is for
+templates that match up to ``MAX_TEMPLATE_EVENTS`` events; the engine reads
+everything otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+
+from zeitbus.model import INT64_MAX, Event, ResultType, StorageState, TimeRange
+from zeitbus.store import queries
+from zeitbus.store.sqlite import SQLiteStore
+
+NEIGHBOURS = 6
+MAX_TEMPLATE_EVENTS = 256
+
+
+def result_ids_near(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    template_ids: Sequence[int],
+    result_templates: Sequence[Event],
+    storage_state: StorageState,
+) -> set[int] | None:
+    """The result-template events near the template events, or None if this cannot tell."""
+    stamps = dict(
+        conn.execute(
+            "SELECT id, timestamp FROM event WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(template_ids)),),
+        ).fetchall()
+    )
+    # Time ranges use 0 for an open bound, so bounds at 0 or 1 cannot be
+    # expressed; such logs take the full read.
+    if any(ts <= 1 or ts >= INT64_MAX - 1 for ts in stamps.values()):
+        return None
+    start, end = time_range.start, time_range.end
+    near: set[int] = set()
+    for ts in sorted(set(stamps.values())):
+        sides: list[tuple[TimeRange, int, ResultType]] = [
+            (TimeRange(ts, ts), 0, ResultType.MOST_RECENT_EVENTS)
+        ]
+        if start == 0 or start <= ts - 1:
+            sides.append((TimeRange(start, ts - 1), NEIGHBOURS, ResultType.MOST_RECENT_EVENTS))
+        if end == 0 or ts + 1 <= end:
+            sides.append((TimeRange(ts + 1, end), NEIGHBOURS, ResultType.LEAST_RECENT_EVENTS))
+        for side, num, order in sides:
+            near.update(
+                queries.find_event_ids(
+                    store, conn, side, result_templates, storage_state, num, order
+                )
+            )
+    near.update(
+        queries.matching_among(
+            store, conn, time_range, result_templates, storage_state, template_ids
+        )
+    )
+    return near

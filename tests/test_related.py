@@ -9,10 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zeitbus import Engine, Event, InvalidArgument, Subject, TimeRange
-from zeitbus.model import RelevantResultType
+from zeitbus.model import RelevantResultType, ResultType
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 from zeitbus.related import WINDOW, related_uris
-from zeitbus.store import neighbours
+from zeitbus.store import neighbours, queries
 
 
 def _every_row(
@@ -114,22 +114,35 @@ def test_reading_only_the_rows_near_template_events_changes_nothing(
     num: int,
     result_type: RelevantResultType,
 ) -> None:
-    """The engine's neighbourhood read gives the URIs of reading every result row."""
+    """Both neighbourhood reads give the URIs of reading every row either side matches."""
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
         engine.insert_events(log)
+        time_range = TimeRange(start, end)
 
         def related() -> list[str] | str:
             try:
                 return engine.find_related_uris(
-                    TimeRange(start, end), templates, result_templates, 0, num, result_type
+                    time_range, templates, result_templates, 0, num, result_type
                 )
             except InvalidArgument as error:
                 return str(error)
 
-        near = related()
-        full_limit = neighbours.MAX_TEMPLATE_EVENTS
-        neighbours.MAX_TEMPLATE_EVENTS = -1  # every call reads every row
+        def every_row() -> list[str] | str:
+            """The full read: every row of every event either side matches."""
+            oldest = ResultType.LEAST_RECENT_EVENTS
+            ids = engine.find_event_ids(time_range, templates, 0, 0, oldest)
+            if not ids:
+                return "No results found for the event_templates"
+            results = engine.find_event_ids(time_range, result_templates, 0, 0, oldest)
+            with engine.store.reading() as conn:
+                rows = queries.related_rows(conn, engine.store, set(ids) | set(results))
+            return related_uris(rows, set(ids), set(results), num, result_type)
+
+        expected = every_row()
+        assert related() == expected  # few template events: finds around each
+        few = neighbours.MAX_TEMPLATE_EVENTS
+        neighbours.MAX_TEMPLATE_EVENTS = -1  # as if many: one windowed pass
         try:
-            assert near == related()
+            assert related() == expected
         finally:
-            neighbours.MAX_TEMPLATE_EVENTS = full_limit
+            neighbours.MAX_TEMPLATE_EVENTS = few

@@ -268,20 +268,19 @@ class Engine:
             )
             if templates and not ids:
                 raise InvalidArgument("No results found for the event_templates")
+            # Only the rows around template events can count (store/neighbours.py).
+            template_ids = set(ids)
             allowed = None
             if len(ids) <= neighbours.MAX_TEMPLATE_EVENTS:
-                # Few template events: only the rows around them (store/neighbours.py).
                 allowed = neighbours.result_ids_near(
                     self.store, conn, time_range, ids, result_templates, state
                 )
+                wanted = template_ids | allowed if allowed is not None else set()
             if allowed is None:
-                allowed = set(
-                    queries.find_event_ids(
-                        self.store, conn, time_range, result_templates, state, 0, oldest_first
-                    )
+                wanted, allowed = neighbours.union_near(
+                    self.store, conn, time_range, templates, result_templates, state
                 )
-            template_ids = set(ids)
-            rows = queries.related_rows(conn, self.store, template_ids | allowed)
+            rows = queries.related_rows(conn, self.store, wanted)
         return related_uris(rows, template_ids, allowed, num, kind)
 
     def iter_events(

@@ -17,8 +17,10 @@ same order, and every window that counts sees what it would see in the full
 sequence. ``tests/test_related.py`` checks the answers against the full read.
 
 Each template event costs three small index-ordered finds, so this is for
-templates that match up to ``MAX_TEMPLATE_EVENTS`` events; the engine reads
-everything otherwise.
+templates that match up to ``MAX_TEMPLATE_EVENTS`` events. For more,
+``union_near`` merges the (timestamp, id) of the events either side matches
+and keeps those within ``NEIGHBOURS`` events of a template event; only their
+rows are read.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ from zeitbus.store.sqlite import SQLiteStore
 
 NEIGHBOURS = 6
 MAX_TEMPLATE_EVENTS = 256
+_SAME_TS = 1000
+_RECENT = ResultType.MOST_RECENT_EVENTS
 
 
 def result_ids_near(
@@ -57,9 +61,17 @@ def result_ids_near(
     start, end = time_range.start, time_range.end
     near: set[int] = set()
     for ts in sorted(set(stamps.values())):
-        sides: list[tuple[TimeRange, int, ResultType]] = [
-            (TimeRange(ts, ts), 0, ResultType.MOST_RECENT_EVENTS)
-        ]
+        # Every result event at the template event's own timestamp (a limit, so the
+        # planner reads them row by row; more than that many is read again in full).
+        same = queries.find_event_ids(
+            store, conn, TimeRange(ts, ts), result_templates, storage_state, _SAME_TS, _RECENT
+        )
+        if len(same) == _SAME_TS:
+            same = queries.find_event_ids(
+                store, conn, TimeRange(ts, ts), result_templates, storage_state, 0, _RECENT
+            )
+        near.update(same)
+        sides: list[tuple[TimeRange, int, ResultType]] = []
         if start == 0 or start <= ts - 1:
             sides.append((TimeRange(start, ts - 1), NEIGHBOURS, ResultType.MOST_RECENT_EVENTS))
         if end == 0 or ts + 1 <= end:
@@ -76,3 +88,33 @@ def result_ids_near(
         )
     )
     return near
+
+
+def union_near(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    result_templates: Sequence[Event],
+    storage_state: StorageState,
+) -> tuple[set[int], set[int]]:
+    """For many template events: the events near them, and the result events.
+
+    Both sides' events come oldest first from the finds' index-ordered plans;
+    merged into the one sequence the window runs over, each template event
+    marks its ``NEIGHBOURS`` neighbours on either side, and only the marked
+    events' rows are read afterwards.
+    """
+    sides = (
+        queries.event_keys(store, conn, time_range, templates, storage_state),
+        queries.event_keys(store, conn, time_range, result_templates, storage_state),
+    )
+    template_ids = {event_id for _, event_id in sides[0]}
+    results = {event_id for _, event_id in sides[1]}
+    union = sorted(set(sides[0]) | set(sides[1]))
+    near: set[int] = set()
+    for n, (_, event_id) in enumerate(union):
+        if event_id in template_ids:
+            for _, other in union[max(0, n - NEIGHBOURS) : n + NEIGHBOURS + 1]:
+                near.add(other)
+    return near, results & near

@@ -57,8 +57,10 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
             params.extend(values)
     if not sql:
         return [arm]
-    if any(_broad_prefix(conn, condition, values) for condition, values, _ in arm.conditions()):
-        return [_walking(arm)]
+    if num_events and any(
+        _broad_prefix(conn, condition, values) for condition, values, _ in arm.conditions()
+    ):
+        return [_walking(arm, num_events)]
     where = " AND ".join(sql)
     # Counting first reads the infos' indexes only; their rows are read if few.
     many = conn.execute(
@@ -66,7 +68,7 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
         params,
     ).fetchone()[0]
     if many > MANY_INFOS:
-        return [_walking(arm)]
+        return [_walking(arm, num_events)]
     infos = conn.execute(f"SELECT id, rows FROM subject_info i WHERE {where}", params).fetchall()
     if not infos:
         never = arm.copy()
@@ -84,7 +86,7 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
     # ``num_events`` are found costs about num_events * subject_rows / matching.
     walk = (num_events or subject_rows) * subject_rows / max(matching, 1)
     if matching > walk:
-        return [_walking(arm)]
+        return [_walking(arm, num_events)]
     sorted_arm = arm.copy()
     sorted_arm.add(
         "s.info IN (SELECT value FROM json_each(?))",
@@ -111,14 +113,16 @@ def _broad_prefix(conn: sqlite3.Connection, condition: str, values: list[object]
     return bool(found > MANY_INFOS)
 
 
-def _walking(arm: Where) -> Where:
+def _walking(arm: Where, num_events: int) -> Where:
     """The arm for a walk by time: prefix conditions test each row's term instead.
 
     ``column IN (SELECT id FROM term WHERE ...)`` makes SQLite collect every
     term of the range before the first row (tens of thousands for
     ``file://*``); a walk that stops after a few hundred rows is cheaper
-    looking up each row's term.
+    looking up each row's term. A walk over everything (no limit) is not.
     """
+    if not num_events:
+        return arm
     out = Where()
     for condition, values, on_subject in arm.conditions():
         prefix = _PREFIX.match(condition)

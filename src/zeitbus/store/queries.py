@@ -133,7 +133,11 @@ def _arms(
 
 
 def _select_events(
-    arms: list[Where], time_range: TimeRange, result_type: ResultType, num_events: int
+    arms: list[Where],
+    time_range: TimeRange,
+    result_type: ResultType,
+    num_events: int,
+    columns: str = "id",
 ) -> tuple[str, list[object], bool]:
     """Plain result types: each arm in time order, merged by SQLite.
 
@@ -167,7 +171,7 @@ def _select_events(
     exact = one_row_per_event and len(arms) == 1 and bool(num_events)
     if exact:
         sql += f" LIMIT {int(num_events)}"
-    return f"SELECT id FROM ({sql})", params, exact
+    return f"SELECT {columns} FROM ({sql})", params, exact
 
 
 def _select_groups(
@@ -241,6 +245,24 @@ def _from(where: Where, *, subject: bool) -> str:
     if where.uses_event:
         return source + " JOIN event e ON e.id = s.event_id"
     return source
+
+
+def event_keys(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+) -> list[tuple[int, int]]:
+    """(timestamp, id) of every event a find would return, oldest first."""
+    arms = _arms(store, conn, templates, storage_state, 0)
+    oldest = ResultType.LEAST_RECENT_EVENTS
+    sql, params, _ = _select_events(arms, time_range, oldest, 0, columns="id, ts")
+    keys: list[tuple[int, int]] = []
+    for event_id, ts in conn.execute(sql, params):
+        if not keys or keys[-1][1] != event_id:
+            keys.append((ts, event_id))
+    return keys
 
 
 def matching_among(

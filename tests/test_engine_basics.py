@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from zeitbus import ChangeKind, Engine, Event, Subject
+from zeitbus import ChangeKind, Engine, Event, ResultType, Subject, TimeRange
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 
 
@@ -51,3 +51,22 @@ def test_reopened_log_keeps_node_and_never_reuses_ids(engine: Engine) -> None:
     with Engine.open(path) as reopened:
         assert reopened.node == node
         assert reopened.insert_events([_event(3, "file:///c")]) == [second + 1]
+
+
+def test_any_uint32_limit_is_a_limit(engine: Engine) -> None:
+    """Limits past a C int, and past one fetched page, return what they should."""
+    events = [
+        Event(
+            timestamp=1000 + n,
+            interpretation=ACCESS_EVENT,
+            manifestation=USER_ACTIVITY,
+            actor="application://a.desktop",
+            subjects=(Subject(uri=f"file:///{n}"),),
+        )
+        for n in range(2500)
+    ]
+    engine.insert_events(events)
+    for result_type in (ResultType.MOST_RECENT_EVENTS, ResultType.MOST_RECENT_SUBJECTS):
+        for limit, expected in ((2**31, 2500), (2**32 - 1, 2500), (2100, 2100)):
+            found = engine.find_event_ids(TimeRange(0, 0), [], 0, limit, result_type)
+            assert len(found) == expected, (result_type.name, limit)

@@ -86,8 +86,9 @@ def find_event_ids(
     ids: list[int] = []
     last = None
     # Small first page: a "50 most recent" answer is usually in the first rows,
-    # and every row fetched is a row SQLite had to find.
-    size = num_events + 16 if num_events else _FETCH
+    # and every row fetched is a row SQLite had to find. (num_events is a
+    # uint32; fetchmany takes a C int.)
+    size = min(num_events + 16, _FETCH) if num_events else _FETCH
     while True:
         rows = cursor.fetchmany(size)
         if not rows:
@@ -101,8 +102,8 @@ def find_event_ids(
                 if len(ids) == num_events:
                     cursor.close()
                     return ids
-        if exact_limit:
-            break
+        if exact_limit and len(rows) < size:
+            break  # SQL's LIMIT ended the rows
         size = min(size * 2, _FETCH)
     return ids
 

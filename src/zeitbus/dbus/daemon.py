@@ -33,6 +33,7 @@ from dbus_fast.aio import MessageBus
 
 from zeitbus.dbus.extensions import Extensions, load_extensions
 from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
+from zeitbus.dbus.transport import tolerate_full_socket
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
 
@@ -250,7 +251,7 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
     for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        bus = await MessageBus(bus_type=BusType.SESSION).connect()
+        bus = tolerate_full_socket(await MessageBus(bus_type=BusType.SESSION).connect())
     except Exception as error:  # no address, no socket, auth refused: all the same to us
         raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
     try:

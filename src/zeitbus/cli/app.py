@@ -50,7 +50,10 @@ class BadInput(CliError):
 
 # Commands imported only when run, so that their libraries (dbus-fast) cost
 # the other commands nothing: name -> "module:attribute".
-LAZY_COMMANDS = {"daemon": "zeitbus.dbus.cli:daemon"}
+LAZY_COMMANDS = {
+    "daemon": "zeitbus.dbus.cli:daemon",
+    "install-service": "zeitbus.dbus.cli:install_service",
+}
 
 
 class ZeitbusGroup(click.Group):

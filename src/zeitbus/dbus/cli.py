@@ -12,6 +12,7 @@ from pathlib import Path
 
 import click
 
+from zeitbus.dbus import service_files
 from zeitbus.dbus.daemon import (
     EXIT_ERROR,
     LOG_LEVELS,
@@ -115,3 +116,34 @@ def daemon(
     status = run(options)
     sys.stdout.flush()
     ctx.exit(status)
+
+
+@click.command("install-service")
+@click.option("--uninstall", "remove", is_flag=True, help="Remove the files instead.")
+@click.option(
+    "--dbus-service-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the D-Bus activation file goes [default: $XDG_DATA_HOME/dbus-1/services].",
+)
+@click.option(
+    "--systemd-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the systemd user unit goes [default: $XDG_CONFIG_HOME/systemd/user].",
+)
+def install_service(remove: bool, dbus_service_dir: Path | None, systemd_dir: Path | None) -> None:
+    """Let the session bus start `zeitbus daemon` when a Zeitgeist client calls it.
+
+    Installs a D-Bus session service activation file for
+    org.gnome.zeitgeist.Engine and a systemd user unit (zeitbus.service);
+    running it again changes nothing, --uninstall removes both. Enable the
+    unit with `systemctl --user enable zeitbus.service` if you want it
+    started at login rather than on demand.
+    """
+    services = dbus_service_dir or service_files.service_dir(os.environ)
+    units = systemd_dir or service_files.systemd_user_dir(os.environ)
+    if remove:
+        changes = service_files.uninstall(services, units)
+    else:
+        changes = service_files.install(services, units, service_files.default_command())
+    for change in changes:
+        click.echo(f"{change.action}: {change.path}")

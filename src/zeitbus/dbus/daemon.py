@@ -11,9 +11,9 @@ it loses the name or the bus.
 Where the log lives: ``--data-dir`` (or ``ZEITBUS_DATA_DIR``) if given, else
 ``$ZEITGEIST_DATABASE_PATH`` (``:memory:`` for a log that lives and dies with
 the process), else ``zeitbus.sqlite`` in ``$ZEITGEIST_DATA_PATH``, else in
-Zeitbus's data directory. An existing Zeitgeist ``activity.sqlite`` is not
-opened: it would be refused as a foreign database anyway, so the daemon says
-how to import it instead.
+Zeitbus's data directory. A Zeitgeist database found there (or Zeitgeist's
+``activity.sqlite`` beside a log that does not exist yet) is migrated into a
+Zeitbus log first, keeping every event id (``takeover``).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from pathlib import Path
 from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
+from zeitbus.dbus import takeover
 from zeitbus.dbus.extensions import Extensions, load_extensions
 from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
 from zeitbus.dbus.transport import tolerate_full_socket
@@ -84,33 +85,27 @@ def database_location(environ: Mapping[str, str], data_dir: Path | None = None) 
     return str((base / DB_NAME).absolute())
 
 
-def _is_zeitgeist_database(path: Path) -> bool:
-    """True if ``path`` is a Zeitgeist ``activity.sqlite`` (it has Zeitgeist's tables)."""
-    try:
-        conn = sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True)
-    except sqlite3.Error:
-        return False
-    try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-    except sqlite3.Error:
-        return False
-    finally:
-        conn.close()
-    return {"schema_version", "event", "uri"} <= names
+def open_engine(location: str, environ: Mapping[str, str] | None = None) -> Engine:
+    """Open the log at ``location``; StartupError with upstream's exit status if it fails.
 
-
-def open_engine(location: str) -> Engine:
-    """Open the log at ``location``; StartupError with upstream's exit status if it fails."""
+    A Zeitgeist database there (or Zeitgeist's ``activity.sqlite`` beside a
+    log that does not exist yet) is migrated first (``takeover``).
+    """
     if location == MEMORY:
         return Engine.open(MEMORY)
     path = Path(location)
-    try:
-        if path.is_file() and path.stat().st_size and _is_zeitgeist_database(path):
+    env = os.environ if environ is None else environ
+    source = takeover.source_to_migrate(path, env)
+    if source is not None:
+        try:
+            takeover.migrate(source, path, env)
+        except (ZeitbusError, OSError, sqlite3.Error) as error:
             raise StartupError(
                 EXIT_CANNOT_OPEN,
-                f"{path} is a Zeitgeist database: import it with `zeitbus import-zeitgeist "
-                f"{path}`, or set ZEITGEIST_DATABASE_PATH to a new file",
-            )
+                f"could not migrate the Zeitgeist database {source}: {error}; "
+                "it was left as it was",
+            ) from error
+    try:
         path.parent.mkdir(parents=True, exist_ok=True)
         # An empty file is an empty SQLite database; creating it makes Engine.open
         # take the path as the file whatever its name ends with.
@@ -279,7 +274,7 @@ async def _serve_on(
     if options.quit:
         return EXIT_OK
 
-    engine = await asyncio.to_thread(open_engine, location)
+    engine = await asyncio.to_thread(open_engine, location, environ)
     extensions = Extensions()
     try:
         extensions = await load_extensions(engine, bus, environ)

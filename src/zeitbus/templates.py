@@ -2,8 +2,10 @@
 
 Theory of operation. A query matches *rows*, one per (event, subject) pair,
 as Zeitgeist's flat ``event`` table does. In SQL the rows are ``subject s``
-joined to ``event e``; when no condition names a subject field the compiler
-leaves the join out and reads ``event e`` alone, which is equivalent because
+joined to ``event e``, and what a subject says (uri, interpretation,
+manifestation, origin, mimetype, text, storage) is read from its
+``subject_info i``; when no condition names a subject field the compiler
+leaves the joins out and reads ``event e`` alone, which is equivalent because
 every stored event has at least one subject.
 
 Inside one template every set field is ANDed, and subject templates are ANDed
@@ -20,8 +22,9 @@ map to id -1 (``= -1`` matches nothing, ``!= -1`` every non-NULL value), while
 URIs, texts and storages compare against NULL (nothing matches either way).
 
 ``current_uri``/``current_origin`` are stored as NULL when equal to
-``uri``/``origin`` (they almost always are); the compiler expands conditions on
-them so that positive matches still use the indexes.
+``uri``/``origin`` (they almost always are); the compiler splits a positive
+condition on them into two branches (the stored value, or NULL and the info's
+value) so that each can be read through an index.
 """
 
 from __future__ import annotations
@@ -159,7 +162,7 @@ class Where:
         self.seek_subject |= other.seek_subject
 
     def expand(self) -> list[Where]:
-        """One Where per choice of a branch in every fork (each branch is seekable)."""
+        """One Where per choice of a branch in every fork."""
         arms = [self.copy()]
         for branches in self.forks:
             arms = [_with(arm, branch) for arm in arms for branch in branches]

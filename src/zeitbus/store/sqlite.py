@@ -34,7 +34,7 @@ from zeitbus.errors import (
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
 from zeitbus.store import pending, schema, stats
-from zeitbus.store.writer import BatchWriter, InfoKey
+from zeitbus.store.writer import BatchWriter, InfoKey, SubjectIds, SubjectKey
 
 logger = logging.getLogger(__name__)
 
@@ -145,6 +145,10 @@ class SQLiteStore:
         self._infos: dict[InfoKey, int] = {}
         self._pending_infos: dict[InfoKey, int] = {}
         self._dropped_infos: set[InfoKey] = set()
+        # A subject's strings and its event's actor -> (info, origin, interpretation,
+        # mimetype) term ids: the writer's shortcut past seven lookups per subject.
+        self._subjects: dict[SubjectKey, SubjectIds] = {}
+        self._pending_subjects: dict[SubjectKey, SubjectIds] = {}
         with translate_errors():
             self._writer = self._connect(write=True)
             found = schema.migrate(self._writer)
@@ -210,6 +214,7 @@ class SQLiteStore:
             self._pending_terms, self._pending_storages = {}, set()
             self._dropped_terms = {}
             self._pending_infos, self._dropped_infos = {}, set()
+            self._pending_subjects = {}
             try:
                 yield conn
                 conn.execute("COMMIT")
@@ -217,13 +222,19 @@ class SQLiteStore:
                 conn.execute("ROLLBACK")
                 self._pending_terms, self._pending_storages = {}, set()
                 self._pending_infos, self._dropped_infos = {}, set()
+                self._pending_subjects = {}
                 if self._dropped_terms:
                     self.terms.generation += 1
                 raise
             self._infos.update(self._pending_infos)
             for key in self._dropped_infos:
                 self._infos.pop(key, None)
+            if self._dropped_infos or self._dropped_terms or len(self._subjects) > 500_000:
+                self._subjects.clear()  # ids in it may be gone; lookups refill it
+            else:
+                self._subjects.update(self._pending_subjects)
             self._pending_infos, self._dropped_infos = {}, set()
+            self._pending_subjects = {}
             for value, term in self._pending_terms.items():
                 if term not in self._dropped_terms:
                     self.terms.remember(value, term)

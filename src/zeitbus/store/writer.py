@@ -32,6 +32,10 @@ _Opt = int | None
 SubjectRow = tuple[int, int, int, _Opt, _Opt, int]
 # uri, actor, interpretation, manifestation, origin, mimetype, text, storage
 InfoKey = tuple[int, int, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
+# The same as strings (the actor as its id), and the ids the writer needs of them:
+# info, origin, interpretation, mimetype.
+SubjectKey = tuple[str, str, str, str, str, str, str, int]
+SubjectIds = tuple[int, _Opt, _Opt, _Opt]
 
 
 class BatchWriter:
@@ -232,9 +236,8 @@ class BatchWriter:
         actor: int,
         event_origin: int | None,
     ) -> None:
-        """Queue one subject row and fold it into the batch's group statistics."""
+        """Queue one subject row (and, below the fold watermark, its row to aggregate)."""
         term = self._lookup
-        origin = term(subject.origin) if subject.origin else None
         current_uri = None
         if subject.current_uri and subject.current_uri != subject.uri:
             current_uri = term(subject.current_uri)
@@ -244,6 +247,45 @@ class BatchWriter:
             current_origin = 0  # term 0: explicitly empty after a move
         else:
             current_origin = term(subject.current_origin)
+        store = self.store
+        key = (
+            subject.uri,
+            subject.interpretation,
+            subject.manifestation,
+            subject.origin,
+            subject.mimetype,
+            subject.text,
+            subject.storage,
+            actor,
+        )
+        known = store._subjects.get(key) or store._pending_subjects.get(key)
+        if known is None:
+            known = self._describe(subject, uri, actor)
+            store._pending_subjects[key] = known
+        info, origin, interp, mimetype = known
+        self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
+        if event_id <= self.folded_id:
+            effective_origin = origin if current_origin is None else current_origin or None
+            self.aggregate_rows.append(
+                (
+                    ts,
+                    event_id,
+                    uri,
+                    actor,
+                    origin,
+                    interp,
+                    mimetype,
+                    uri if current_uri is None else current_uri,
+                    event_origin,
+                    effective_origin,
+                    info,
+                )
+            )
+
+    def _describe(self, subject: Subject, uri: int, actor: int) -> SubjectIds:
+        """A subject's info and term ids, looked up (or created) one by one."""
+        term = self._lookup
+        origin = term(subject.origin) if subject.origin else None
         storage = None
         if subject.storage:
             storage = term(subject.storage)
@@ -266,24 +308,7 @@ class BatchWriter:
                 storage,
             ),
         )
-        self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
-        if event_id <= self.folded_id:
-            effective_origin = origin if current_origin is None else current_origin or None
-            self.aggregate_rows.append(
-                (
-                    ts,
-                    event_id,
-                    uri,
-                    actor,
-                    origin,
-                    interp,
-                    mimetype,
-                    uri if current_uri is None else current_uri,
-                    event_origin,
-                    effective_origin,
-                    info,
-                )
-            )
+        return info, origin, interp, mimetype
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does).

@@ -324,15 +324,28 @@ class BatchWriter:
             new_origin = (
                 self._term(conn, subject.current_origin) if subject.current_origin else None
             )
-            params = {"new": new, "new_origin": new_origin, "old": old, "ts": event.ts}
-            moved = conn.execute(_MOVED, params).fetchall()
+            moved = conn.execute(_MOVED, {"old": old, "ts": event.ts}).fetchall()
             if not moved:
                 continue
-            conn.execute(_MOVE, params)
+            # Rewritten by primary key with the values worked out here, rather than
+            # by a second search with per-row subqueries.
+            conn.executemany(
+                "UPDATE subject SET current_uri = ?, current_origin = ? WHERE event_id = ?"
+                " AND position = ?",
+                [
+                    (
+                        None if uri == new else new,  # NULL: same as the info's uri
+                        None if origin == new_origin else (0 if new_origin is None else new_origin),
+                        event_id,
+                        position,
+                    )
+                    for event_id, position, _, _, _, uri, origin in moved
+                ],
+            )
             leaving: dict[tuple[int, int], int] = {}
             joining: dict[tuple[int, int], stats.Aggregate] = {}
             replaced: set[int] = set()
-            for event_id, ts, current_uri, current_origin in moved:
+            for event_id, _, ts, current_uri, current_origin, _, _ in moved:
                 replaced.add(current_uri)
                 if current_origin is not None:
                     replaced.add(current_origin)
@@ -390,24 +403,10 @@ _MOVED_ROWS = """
     OR (current_uri IS NULL AND info IN (SELECT id FROM subject_info WHERE uri = :old)))
   AND timestamp < :ts
 """
-_MOVE = (
-    """
-UPDATE subject SET
-    current_uri = CASE
-        WHEN (SELECT i.uri FROM subject_info i WHERE i.id = subject.info) = :new THEN NULL
-        ELSE :new END,
-    current_origin = CASE
-        WHEN (SELECT i.origin FROM subject_info i WHERE i.id = subject.info) IS :new_origin
-            THEN NULL
-        WHEN :new_origin IS NULL THEN 0
-        ELSE :new_origin END
-WHERE """
-    + _MOVED_ROWS
-)
+# The rows a move rewrites, with their effective current uri and origin before
+# it, and their info's uri and origin (which say whether the new values equal them).
 _MOVED = (
-    "SELECT event_id, timestamp,"
-    " COALESCE(current_uri, (SELECT i.uri FROM subject_info i WHERE i.id = subject.info)),"
-    " NULLIF(COALESCE(current_origin,"
-    " (SELECT i.origin FROM subject_info i WHERE i.id = subject.info)), 0)"
-    " FROM subject WHERE" + _MOVED_ROWS
+    "SELECT s.event_id, s.position, s.timestamp, COALESCE(s.current_uri, i.uri),"
+    " NULLIF(COALESCE(s.current_origin, i.origin), 0), i.uri, i.origin"
+    " FROM subject s JOIN subject_info i ON i.id = s.info WHERE" + _MOVED_ROWS
 )

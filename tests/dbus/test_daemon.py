@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -131,9 +133,33 @@ def test_a_broken_zeitgeist_database_is_not_opened(bus: str, tmp_path: Path) -> 
     assert name_owner(bus) is None
 
 
-def test_without_a_session_bus_the_daemon_exits_1(tmp_path: Path) -> None:
-    """No reachable session bus: exit status 1 with a message."""
+def test_without_a_session_bus_the_daemon_runs_until_stopped(tmp_path: Path) -> None:
+    """No reachable session bus: it says so, opens the log, and a signal stops it with 0."""
+    address = f"unix:path={tmp_path}/no-bus-here"
+    env = daemon_env(address, tmp_path)
+    log = tmp_path / "daemon.log"
+    log.touch()  # read before the daemon opens it
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zeitbus", "daemon", "--log-level=INFO", f"--log-file={log}"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    daemon = ZeitbusDaemon(address, env, log, process)
+    try:
+        daemon.wait_for_log("without D-Bus")
+        assert "No session bus" in daemon.log_text()
+        assert process.poll() is None
+        assert (tmp_path / "zeitgeist" / "zeitbus.sqlite").exists()
+    finally:
+        assert daemon.stop(signal.SIGTERM) == 0
+
+
+def test_quit_without_a_session_bus_exits_1(tmp_path: Path) -> None:
+    """--quit needs the bus to reach the running instance: exit 1 with a message."""
     env = daemon_env(f"unix:path={tmp_path}/no-bus-here", tmp_path)
-    done = run_daemon(env)
+    done = run_daemon(env, "--quit")
     assert done.returncode == 1
     assert "session bus" in done.stderr

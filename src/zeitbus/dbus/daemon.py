@@ -248,11 +248,36 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
     try:
         bus = tolerate_full_socket(await MessageBus(bus_type=BusType.SESSION).connect())
     except Exception as error:  # no address, no socket, auth refused: all the same to us
-        raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
+        if options.quit or options.replace:
+            raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
+        return await _serve_without_bus(location, stop, environ, error)
     try:
         return await _serve_on(bus, options, location, stop, environ)
     finally:
         bus.disconnect()
+
+
+async def _serve_without_bus(
+    location: str, stop: asyncio.Event, environ: Mapping[str, str], error: Exception
+) -> int:
+    """No session bus (a server, a container, a login without one): keep the log open.
+
+    The D-Bus interfaces are not served, but the daemon starts as it would
+    otherwise (the log opened, a Zeitgeist database taken over) and runs
+    until a signal stops it; its other interfaces serve the log meanwhile.
+    """
+    logger.warning(
+        "No session bus (%s): not serving %s on D-Bus; running until stopped",
+        error,
+        ENGINE_BUS_NAME,
+    )
+    engine = await asyncio.to_thread(open_engine, location, environ)
+    try:
+        logger.info("Log open at %s without D-Bus", location)
+        await stop.wait()
+    finally:
+        await asyncio.to_thread(engine.close)
+    return EXIT_OK
 
 
 async def _serve_on(

@@ -58,7 +58,15 @@ from tests.zeitgeist_reference import (
     reference_daemon,
 )
 
-from bench.engine_bench import Report, fmt_ms, machine, percentile, source_version, stage
+from bench.engine_bench import (
+    Report,
+    checkpoint,
+    fmt_ms,
+    machine,
+    percentile,
+    source_version,
+    stage,
+)
 from bench.generate import GENERATOR_VERSION, generate_events
 from zeitbus import Event, RelevantResultType, ResultType, Subject
 from zeitbus.ontology import NFO, ZG
@@ -606,7 +614,7 @@ def checks(result: Json) -> list[Check]:
                 ">= 200",
             )
         )
-    for when in ("after_inserts", "after_stop"):
+    for when in ("after_inserts", "after_stop", "after_checkpoint"):
         if when in result.get("footprint", {}):
             f = result["footprint"][when]
             out.append(
@@ -618,9 +626,15 @@ def checks(result: Json) -> list[Check]:
                     "<= 0.5",
                 )
             )
-    if "after_inserts" in result.get("footprint", {}):
-        f = result["footprint"]["after_inserts"]
-        for key, label in (("VmRSS", "memory after inserts (RSS)"), ("VmHWM", "memory peak")):
+    memory = (
+        ("at_start", "VmRSS", "memory at start (RSS)"),
+        ("after_inserts", "VmRSS", "memory after inserts (RSS)"),
+        ("after_queries", "VmRSS", "memory after queries (RSS)"),
+        ("after_queries", "VmHWM", "memory peak (VmHWM)"),
+    )
+    for when, key, label in memory:
+        if when in result.get("footprint", {}):
+            f = result["footprint"][when]
             ours = f["zeitbus"]["status"].get(key, 0) / 2**20
             theirs = f["zeitgeist"]["status"].get(key, 0) / 2**20
             out.append(Check(label + ", MiB", ours, theirs, "MiB", ""))
@@ -668,7 +682,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--single", type=int, default=1000, help="events inserted one per call")
     parser.add_argument("--budget", type=float, default=3.0, help="seconds per query (both)")
-    parser.add_argument("--delete-batches", type=int, default=3, help="DeleteEvents of 100 each")
+    parser.add_argument("--delete-batches", type=int, default=5, help="DeleteEvents of 100 each")
     args = parser.parse_args(argv)
     n = 10_000 if args.quick else args.events
     reason = missing()
@@ -698,10 +712,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         zeitgeist_side(Path(tmp) / "zeitgeist") as theirs,
     ):
         sides = [ours, theirs]
+        result["footprint"] = {"at_start": {s.name: {"status": s.status()} for s in sides}}
         result["inserts"] = bench_inserts(sides, p, args.single)
         assert len(ours.ids) == len(theirs.ids) == n, (len(ours.ids), len(theirs.ids))
         time.sleep(1)
-        result["footprint"] = {"after_inserts": memory_and_disk(sides, n)}
+        result["footprint"]["after_inserts"] = memory_and_disk(sides, n)
         result["queries"], _ = bench_queries(sides, p, args.budget)
         result["monitor"] = bench_monitor(sides, p)
         result["deletes"] = bench_deletes(sides, p, args.delete_batches)
@@ -715,6 +730,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         for side in sides:
             side.process.wait(timeout=STOP_TIMEOUT)
         result["footprint"]["after_stop"] = {
+            name: {
+                "files": s.disk(),
+                "disk_bytes": sum(s.disk().values()),
+                "bytes_per_event": sum(s.disk().values()) / n,
+            }
+            for name, s in data_dirs.items()
+        }
+        # Zeitgeist leaves its WAL behind on SIGTERM: fold both WALs into their
+        # database files (TRUNCATE) and count the files again.
+        for side in sides:
+            for db in side.data_dir.glob("*.sqlite"):
+                checkpoint(db)
+        result["footprint"]["after_checkpoint"] = {
             name: {
                 "files": s.disk(),
                 "disk_bytes": sum(s.disk().values()),

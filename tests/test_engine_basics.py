@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 from zeitbus import ChangeKind, Engine, Event, ResultType, Subject, TimeRange
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 
@@ -70,3 +73,26 @@ def test_any_uint32_limit_is_a_limit(engine: Engine) -> None:
         for limit, expected in ((2**31, 2500), (2**32 - 1, 2500), (2100, 2100)):
             found = engine.find_event_ids(TimeRange(0, 0), [], 0, limit, result_type)
             assert len(found) == expected, (result_type.name, limit)
+
+
+def test_the_wal_is_truncated_once_writes_pause(tmp_path: Path) -> None:
+    """After a burst of writes the background checkpointer empties the WAL file."""
+    with Engine.open(tmp_path / "data") as engine:
+        engine.insert_events(
+            [
+                Event(
+                    timestamp=1000 + n,
+                    interpretation=ACCESS_EVENT,
+                    manifestation=USER_ACTIVITY,
+                    actor="application://a.desktop",
+                    subjects=(Subject(uri=f"file:///{n}", text="x" * 200),),
+                )
+                for n in range(3000)
+            ]
+        )
+        wal = Path(engine.store.path + "-wal")
+        assert wal.stat().st_size > 0
+        deadline = time.monotonic() + 30
+        while wal.stat().st_size > 0:
+            assert time.monotonic() < deadline, "the WAL was never truncated"
+            time.sleep(0.05)

@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 MEMORY = ":memory:"
 _CHECKPOINT_INTERVAL = 1.0  # seconds between background checkpoints while writing
 _BACKSTOP_PAGES = 10_000  # the writer checkpoints itself past ~40 MB of WAL
-_WAL_LIMIT = 32 * 1024 * 1024  # a restarted WAL is truncated back to this size
+_WAL_LIMIT = 4 * 1024 * 1024  # a restarted WAL is truncated back to this size
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
@@ -255,19 +255,31 @@ class SQLiteStore:
         """Checkpoint the WAL whenever the writer asks; failures are retried next time.
 
         A PASSIVE checkpoint never blocks readers or the writer; it copies what
-        no reader still needs, and the next round copies the rest.
+        no reader still needs, and the next round copies the rest. Once the
+        writes pause (no request for ``_CHECKPOINT_INTERVAL``), a last round
+        copies what the rate limit left and truncates the WAL, if no reader
+        or writer is in the way at that moment (it never waits for one), so a
+        burst of writes does not leave a large WAL behind.
         """
         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, timeout=10.0)
+        conn.execute("PRAGMA busy_timeout = 0")
+        idle_round_due = False
         try:
             while True:
-                self._checkpoint_wanted.wait()
+                asked = self._checkpoint_wanted.wait(
+                    _CHECKPOINT_INTERVAL if idle_round_due else None
+                )
                 self._checkpoint_wanted.clear()
                 if self._closed:
                     return
+                mode = "PASSIVE" if asked else "TRUNCATE"
+                idle_round_due = asked
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    conn.execute(f"PRAGMA wal_checkpoint({mode})")
                 except sqlite3.Error as error:
-                    logger.warning("WAL checkpoint failed, will retry: %s", error)
+                    # An idle round that meets a reader or the writer just skips.
+                    level = logging.WARNING if asked else logging.DEBUG
+                    logger.log(level, "WAL checkpoint (%s) failed: %s", mode, error)
         finally:
             conn.close()
 

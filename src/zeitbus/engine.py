@@ -141,6 +141,11 @@ class Engine:
         self.close()
 
     @property
+    def readers_wait_for_writers(self) -> bool:
+        """True for an in-memory log, whose reads share the writer's connection and lock."""
+        return self.store.memory
+
+    @property
     def node(self) -> str:
         """This log's node id (generated once per database)."""
         return self.store.node

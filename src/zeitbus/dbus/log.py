@@ -51,7 +51,7 @@ from zeitbus.dbus.objects import (
     add_match,
 )
 from zeitbus.engine import Engine
-from zeitbus.model import Change, ChangeKind, Event, TimeRange
+from zeitbus.model import Change, ChangeKind, Event, Subject, TimeRange
 
 logger = logging.getLogger(__name__)
 
@@ -135,6 +135,42 @@ class LogProperties(ServiceInterface):
         return interface
 
 
+# Calls answered on the event loop rather than a worker thread: the hand-off to
+# a thread and back costs about 0.2 ms a call, as much as a simple query
+# itself (docs/performance.md), but only work whose cost is bounded whatever
+# the log may skip it, or one slow query would stop the bus.
+INLINE_IDS = 1000
+INLINE_EVENTS = 100
+_ANY_STORAGE = 2
+_PLAIN_EVENT_TYPES = (0, 1)  # MostRecentEvents, LeastRecentEvents
+
+
+def bounded_find(
+    templates: Sequence[Event], storage_state: int, num_events: int, result_type: int, limit: int
+) -> bool:
+    """True for a find that reads at most about ``num_events`` rows per template.
+
+    Most or least recent events, a limit, any storage, and templates that set
+    nothing but an exact actor: each template is then one walk of the
+    (actor, timestamp) or timestamp index that stops at the limit. Anything
+    else (a subject field, a negation, a prefix, a grouped type) may have to
+    walk far for its matches.
+    """
+    if result_type not in _PLAIN_EVENT_TYPES or storage_state != _ANY_STORAGE:
+        return False
+    if not 0 < num_events <= limit or len(templates) > 8:
+        return False
+    for template in templates:
+        actor = template.actor
+        if actor.startswith("!") or actor.endswith("*"):
+            return False
+        if template != Event(timestamp=template.timestamp, actor=actor, subjects=template.subjects):
+            return False
+        if any(subject != Subject() for subject in template.subjects):
+            return False
+    return True
+
+
 class LogService:
     """Serves the Log methods on ``bus`` with ``engine``; ``on_quit`` is called by Quit."""
 
@@ -210,6 +246,8 @@ class LogService:
 
     async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
         """GetEvents: events in request order, the NULL event for unknown ids."""
+        if len(ids) <= INLINE_EVENTS and not self.engine.readers_wait_for_writers:
+            return events_to_wire(self.engine.get_events(ids))  # bounded: see _bounded_find
         return await asyncio.to_thread(lambda: events_to_wire(self.engine.get_events(ids)))
 
     async def find_event_ids(
@@ -223,6 +261,8 @@ class LogService:
     ) -> list[int]:
         """FindEventIds."""
         query = (TimeRange(*time_range), templates_from_wire(templates))
+        if self._bounded(query[1], storage_state, num_events, result_type, INLINE_IDS):
+            return self.engine.find_event_ids(*query, storage_state, num_events, result_type)
         return await asyncio.to_thread(
             self.engine.find_event_ids, *query, storage_state, num_events, result_type
         )
@@ -243,7 +283,22 @@ class LogService:
             found = self.engine.find_events(*query, storage_state, num_events, result_type)
             return events_to_wire(found)
 
+        if self._bounded(query[1], storage_state, num_events, result_type, INLINE_EVENTS):
+            return find()
         return await asyncio.to_thread(find)
+
+    def _bounded(
+        self,
+        templates: Sequence[Event],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+        limit: int,
+    ) -> bool:
+        """True if a find can run on the event loop without stopping the bus for long."""
+        return not self.engine.readers_wait_for_writers and bounded_find(
+            templates, storage_state, num_events, result_type, limit
+        )
 
     async def find_related_uris(
         self,

@@ -354,6 +354,22 @@ class Engine:
         with self.store.reading() as conn:
             return queries.summary(self.store, conn)
 
+    def histogram(self) -> list[tuple[int, int]]:
+        """Subjects per local day, newest first (the Histogram extension's answer)."""
+        with self.store.reading() as conn:
+            return queries.histogram(conn)
+
+    def storage_media(self) -> list[tuple[str, int | None, str, str]]:
+        """(name, state: 1, 0 or None if unknown, icon, display name) of each medium."""
+        with self.store.reading() as conn:
+            return queries.storage_media(conn)
+
+    def set_storage_state(
+        self, name: str, available: bool, icon: str = "", display_name: str = ""
+    ) -> None:
+        """Record whether a storage medium is available (storage-state finds use it)."""
+        self.store.set_storage_state(name, available, icon, display_name)
+
     def vacuum(self) -> None:
         """Rebuild the file to return free pages to the file system."""
         self.store.vacuum()

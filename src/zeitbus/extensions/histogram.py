@@ -16,25 +16,15 @@ upstream's do. One deliberate difference: upstream sorts the keys as text
 (``strftime`` returns text), which misorders days before 2001-09-09 against
 later ones; Zeitbus sorts them as numbers.
 
-This reads the store's ``subject`` table directly (store/schema.py): the
-engine has no public count-by-day query, and this keeps the work in SQLite.
+The statement runs in the store (``Engine.histogram``), over the subject
+table.
 """
 
 from __future__ import annotations
 
 from zeitbus.engine import Engine
 
-_SQL = """
-SELECT CAST(strftime('%s', datetime(timestamp / 1000, 'unixepoch', 'localtime'),
-                     'start of day') AS INTEGER) AS daystamp,
-       COUNT(*)
-FROM subject
-GROUP BY daystamp
-ORDER BY daystamp DESC
-"""
-
 
 def histogram(engine: Engine) -> list[tuple[int, int]]:
     """(local day as upstream keys it, subjects logged that day), newest day first."""
-    with engine.store.reading() as conn:
-        return [(int(day), int(count)) for day, count in conn.execute(_SQL)]
+    return engine.histogram()

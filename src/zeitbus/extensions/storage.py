@@ -40,15 +40,6 @@ EXTENSION = "storage_monitor"
 KEY = "media"
 ALWAYS_AVAILABLE = ("local", "unknown")
 
-_READ = """
-SELECT t.value, s.state, s.icon, s.display_name
-FROM storage AS s JOIN term AS t ON t.id = s.id
-"""
-_WRITE = """
-UPDATE storage SET state = ?, icon = ?, display_name = ?
-WHERE id = (SELECT id FROM term WHERE value = ?)
-"""
-
 
 @dataclass(frozen=True, slots=True)
 class Medium:
@@ -97,8 +88,7 @@ class StorageMedia:
 
     def media(self) -> list[Medium]:
         """Every medium known to the log or watched, by name."""
-        with self._engine.store.reading() as conn:
-            rows = conn.execute(_READ).fetchall()
+        rows = self._engine.storage_media()
         with self._lock:
             watched = dict(self._watched)
         found: dict[str, Medium] = {}
@@ -158,6 +148,4 @@ class StorageMedia:
         """Give the engine's storage row of ``name`` (if any) this state."""
         if watched.available is None:
             return
-        state = 1 if watched.available else 0
-        with self._engine.transaction() as tx:
-            tx.connection.execute(_WRITE, (state, watched.icon, watched.display_name, name))
+        self._engine.set_storage_state(name, watched.available, watched.icon, watched.display_name)

@@ -429,3 +429,34 @@ _RELATED = (
     " FROM subject s JOIN subject_info i ON i.id = s.info"
     " WHERE s.event_id IN (SELECT value FROM json_each(?))"
 )
+
+
+def histogram(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """(local day keyed as Zeitgeist keys it, subjects that day), newest day first.
+
+    One row per subject, as upstream's flat table counts; the day is the local
+    calendar day written as the seconds of that date's midnight in UTC.
+    """
+    return [(int(day), int(count)) for day, count in conn.execute(_HISTOGRAM)]
+
+
+def storage_media(conn: sqlite3.Connection) -> list[tuple[str, int | None, str, str]]:
+    """(name, state, icon, display name) of every storage medium the log knows."""
+    return [
+        (str(name), state, icon or "", display_name or "")
+        for name, state, icon, display_name in conn.execute(_STORAGE_MEDIA)
+    ]
+
+
+_HISTOGRAM = """
+SELECT CAST(strftime('%s', datetime(timestamp / 1000, 'unixepoch', 'localtime'),
+                     'start of day') AS INTEGER) AS daystamp,
+       COUNT(*)
+FROM subject
+GROUP BY daystamp
+ORDER BY daystamp DESC
+"""
+_STORAGE_MEDIA = """
+SELECT t.value, s.state, s.icon, s.display_name
+FROM storage AS s JOIN term AS t ON t.id = s.id
+"""

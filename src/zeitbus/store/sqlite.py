@@ -439,6 +439,15 @@ class SQLiteStore:
 
     # -- writes --------------------------------------------------------------
 
+    def set_storage_state(self, name: str, available: bool, icon: str, display_name: str) -> None:
+        """Record a storage medium's state (only if some subject ever named it)."""
+        with self.writing() as conn:
+            conn.execute(
+                "UPDATE storage SET state = ?, icon = ?, display_name = ?"
+                " WHERE id = (SELECT id FROM term WHERE value = ?)",
+                (1 if available else 0, icon, display_name, name),
+            )
+
     def insert(
         self, events: Sequence[Event | None], *, keep_ids: bool = False, replay: bool = False
     ) -> tuple[list[int], list[int]]:

@@ -97,20 +97,7 @@ def event_to_wire(event: Event) -> dict[str, Any]:
         event.actor,
         event.origin,
     ]
-    subjects = [
-        [
-            s.uri,
-            s.interpretation,
-            s.manifestation,
-            s.origin,
-            s.mimetype,
-            s.text,
-            s.storage,
-            s.current_uri,
-            s.current_origin,
-        ]
-        for s in event.subjects
-    ]
+    subjects = [list(s.values()) for s in event.subjects]
     return {
         "fields": fields,
         "subjects": subjects,

@@ -33,6 +33,20 @@ class Subject:
     current_uri: str = ""
     current_origin: str = ""
 
+    def values(self) -> tuple[str, str, str, str, str, str, str, str, str]:
+        """Every field, in Zeitgeist's wire order (the order above)."""
+        return (
+            self.uri,
+            self.interpretation,
+            self.manifestation,
+            self.origin,
+            self.mimetype,
+            self.text,
+            self.storage,
+            self.current_uri,
+            self.current_origin,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Event:

@@ -42,20 +42,6 @@ def _check_text(value: object, what: str) -> None:
         raise InvalidArgument(f"{what} contains a NUL character")
 
 
-def _subject_texts(subject: Subject) -> tuple[object, ...]:
-    return (
-        subject.uri,
-        subject.interpretation,
-        subject.manifestation,
-        subject.origin,
-        subject.mimetype,
-        subject.text,
-        subject.storage,
-        subject.current_uri,
-        subject.current_origin,
-    )
-
-
 def check_types(event: Event, what: str = "event") -> None:
     """Raise InvalidArgument unless every field of ``event`` has a sane type."""
     if not isinstance(event, Event):
@@ -87,7 +73,7 @@ def check_types(event: Event, what: str = "event") -> None:
         event.uid,
     ]
     for subject in event.subjects:
-        texts.extend(_subject_texts(subject))
+        texts.extend(subject.values())
     # Fast path: one C-level pass over everything (join also rejects non-str
     # items); the slow path names the culprit.
     try:

@@ -136,20 +136,7 @@ def event_to_wire(event: Event | None) -> WireEvent:
             event.actor,
             event.origin,
         ],
-        [
-            [
-                s.uri,
-                s.interpretation,
-                s.manifestation,
-                s.origin,
-                s.mimetype,
-                s.text,
-                s.storage,
-                s.current_uri,
-                s.current_origin,
-            ]
-            for s in event.subjects
-        ],
+        [list(s.values()) for s in event.subjects],
         event.payload,
     ]
 

@@ -88,19 +88,7 @@ class BatchWriter:
                 fresh += 1
             wanted.update((event.interpretation, event.manifestation, event.actor, event.origin))
             for s in event.subjects:
-                wanted.update(
-                    (
-                        s.uri,
-                        s.interpretation,
-                        s.manifestation,
-                        s.origin,
-                        s.mimetype,
-                        s.text,
-                        s.storage,
-                        s.current_uri,
-                        s.current_origin,
-                    )
-                )
+                wanted.update(s.values())
         known, pending = store.terms.ids, store._pending_terms
         missing = [v for v in wanted if v not in known and v not in pending]
         if missing:

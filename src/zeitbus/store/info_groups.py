@@ -23,7 +23,7 @@ import re
 import sqlite3
 
 from zeitbus.model import ResultType
-from zeitbus.store import pending
+from zeitbus.store import pending, stats
 from zeitbus.templates import GROUP_COLUMNS, Where
 
 # The event's actor is an info column too.
@@ -54,10 +54,10 @@ def find_ids(conn: sqlite3.Connection, where: Where, result_type: ResultType) ->
             where.params,
         ):
             if newest_ts is not None:
-                pending.add(groups, value, (rows, newest_ts, newest_id, oldest_ts, oldest_id))
+                stats.combine(groups, value, (rows, newest_ts, newest_id, oldest_ts, oldest_id))
             extra = unfolded.get(info)
             if extra is not None:
-                pending.add(groups, value, extra)
+                stats.combine(groups, value, extra)
     return ordered(groups, result_type)
 
 

@@ -27,7 +27,7 @@ and minima again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 from zeitbus.store import stats
@@ -126,19 +126,5 @@ def pending_groups(
         value = row[column]
         if value is None:
             continue
-        add(groups, value, [1, row[0], row[1], row[0], row[1]])
+        stats.combine(groups, value, (1, row[0], row[1], row[0], row[1]))
     return groups
-
-
-def add(groups: dict[int, list[int]], key: int, agg: Iterable[int]) -> None:
-    """Fold one aggregate [rows, newest_ts, newest_id, oldest_ts, oldest_id] into ``groups``."""
-    rows, newest_ts, newest_id, oldest_ts, oldest_id = agg
-    group = groups.get(key)
-    if group is None:
-        groups[key] = [rows, newest_ts, newest_id, oldest_ts, oldest_id]
-        return
-    group[0] += rows
-    if newest_ts > group[1] or (newest_ts == group[1] and newest_id < group[2]):
-        group[1], group[2] = newest_ts, newest_id
-    if oldest_ts < group[3] or (oldest_ts == group[3] and oldest_id < group[4]):
-        group[3], group[4] = oldest_ts, oldest_id

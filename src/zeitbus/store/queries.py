@@ -220,7 +220,7 @@ def _stat_groups(conn: sqlite3.Connection, result_type: ResultType) -> list[int]
             return [row[0] for row in conn.execute(sql, (code,))]
         groups = pending.pending_groups(conn, watermark, code)
         for value, *agg in conn.execute(_STAT_ROWS, (code,)):
-            pending.add(groups, value, agg)
+            stats.combine(groups, value, agg)
     return info_groups.ordered(groups, result_type)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 from zeitbus.model import GroupField
 from zeitbus.templates import reads_info
@@ -62,19 +63,29 @@ _BRANCHES: dict[int, list[tuple[str, str, str | None]]] = {
 _FEW_INFOS = 1000
 
 Aggregate = list[int]  # [rows, newest_ts, newest_id, oldest_ts, oldest_id]
+Key = TypeVar("Key")
 
 
 def add_row(acc: dict[tuple[int, int], Aggregate], key: tuple[int, int], ts: int, eid: int) -> None:
     """Fold one row into a batch's aggregates."""
-    agg = acc.get(key)
-    if agg is None:
-        acc[key] = [1, ts, eid, ts, eid]
+    combine(acc, key, (1, ts, eid, ts, eid))
+
+
+def combine(groups: dict[Key, Aggregate], key: Key, agg: Iterable[int]) -> None:
+    """Fold an aggregate [rows, newest_ts, newest_id, oldest_ts, oldest_id] into ``groups``.
+
+    Newest: the highest timestamp, on a tie the lowest id; oldest: the lowest of both.
+    """
+    rows, newest_ts, newest_id, oldest_ts, oldest_id = agg
+    group = groups.get(key)
+    if group is None:
+        groups[key] = [rows, newest_ts, newest_id, oldest_ts, oldest_id]
         return
-    agg[0] += 1
-    if ts > agg[1] or (ts == agg[1] and eid < agg[2]):
-        agg[1], agg[2] = ts, eid
-    if ts < agg[3] or (ts == agg[3] and eid < agg[4]):
-        agg[3], agg[4] = ts, eid
+    group[0] += rows
+    if newest_ts > group[1] or (newest_ts == group[1] and newest_id < group[2]):
+        group[1], group[2] = newest_ts, newest_id
+    if oldest_ts < group[3] or (oldest_ts == group[3] and oldest_id < group[4]):
+        group[3], group[4] = oldest_ts, oldest_id
 
 
 def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggregate]:

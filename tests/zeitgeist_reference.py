@@ -359,15 +359,15 @@ def _wait_for_name(address: str, process: subprocess.Popen[bytes], log: Path) ->
     )
 
 
-@dataclass
-class ReferenceDaemon:
-    """A running reference daemon: its database, bus and clients."""
+class DaemonProcess:
+    """What a daemon under test shares: its client processes and a clean stop.
 
-    run_dir: Path
-    db_path: Path
+    Mixed into dataclasses that have ``bus_address``, ``process`` and ``_clients``.
+    """
+
     bus_address: str
     process: subprocess.Popen[bytes]
-    _clients: list[ZeitgeistClient] = field(default_factory=list)
+    _clients: list[ZeitgeistClient]
 
     def client(self) -> ZeitgeistClient:
         """The first client on this daemon's bus (started on first use)."""
@@ -381,18 +381,29 @@ class ReferenceDaemon:
         self._clients.append(client)
         return client
 
-    def stop(self) -> int:
-        """Close the clients, SIGTERM the daemon and wait; returns its exit status."""
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Close the clients, signal the daemon and wait; returns its exit status."""
         while self._clients:
             self._clients.pop().close()
         if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
+            self.process.send_signal(signum)
             try:
                 self.process.wait(timeout=STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
         return int(self.process.returncode)
+
+
+@dataclass
+class ReferenceDaemon(DaemonProcess):
+    """A running reference daemon: its database, bus and clients."""
+
+    run_dir: Path
+    db_path: Path
+    bus_address: str
+    process: subprocess.Popen[bytes]
+    _clients: list[ZeitgeistClient] = field(default_factory=list)
 
 
 @contextlib.contextmanager

@@ -25,6 +25,7 @@ from tests.zeitgeist_reference import (
     ENGINE_BUS_NAME,
     START_TIMEOUT,
     STOP_TIMEOUT,
+    DaemonProcess,
     ZeitgeistClient,
     _clean_env,
     _wait_for_name,
@@ -58,7 +59,7 @@ def make_event(
 
 
 @dataclass
-class ZeitbusDaemon:
+class ZeitbusDaemon(DaemonProcess):
     """A running ``zeitbus daemon``: its bus, data, log and clients."""
 
     bus_address: str
@@ -66,18 +67,6 @@ class ZeitbusDaemon:
     log: Path
     process: subprocess.Popen[bytes]
     _clients: list[ZeitgeistClient] = field(default_factory=list)
-
-    def client(self) -> ZeitgeistClient:
-        """The first python3-zeitgeist client (started on first use)."""
-        if not self._clients:
-            self._clients.append(ZeitgeistClient(self.bus_address))
-        return self._clients[0]
-
-    def new_client(self) -> ZeitgeistClient:
-        """Another client process (closed with the daemon)."""
-        client = ZeitgeistClient(self.bus_address)
-        self._clients.append(client)
-        return client
 
     def log_text(self) -> str:
         """What the daemon logged so far."""
@@ -93,19 +82,6 @@ class ZeitbusDaemon:
     def wait(self, timeout: float = STOP_TIMEOUT) -> int:
         """Wait for the daemon to exit on its own; its exit status."""
         return self.process.wait(timeout=timeout)
-
-    def stop(self, signum: int = signal.SIGTERM) -> int:
-        """Close the clients, signal the daemon and wait; its exit status."""
-        while self._clients:
-            self._clients.pop().close()
-        if self.process.poll() is None:
-            self.process.send_signal(signum)
-            try:
-                self.process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return int(self.process.returncode)
 
 
 def daemon_env(bus_address: str, run_dir: Path, **extra: str) -> dict[str, str]:

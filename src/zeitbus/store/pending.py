@@ -120,11 +120,18 @@ def pending_groups(
 
     Values are [rows, newest_ts, newest_id, oldest_ts, oldest_id], as ``stat``.
     """
-    column = 10 if code is None else code + 1
-    groups: dict[int, list[int]] = {}
+    return pending_groups_of(conn, watermark, [code])[0]
+
+
+def pending_groups_of(
+    conn: sqlite3.Connection, watermark: int, codes: Sequence[int | None]
+) -> list[dict[int, list[int]]]:
+    """``pending_groups`` for several fields from one read of the pending rows."""
+    columns = [10 if code is None else code + 1 for code in codes]
+    out: list[dict[int, list[int]]] = [{} for _ in codes]
     for row in conn.execute(PENDING_ROWS, (watermark,)):
-        value = row[column]
-        if value is None:
-            continue
-        stats.combine(groups, value, (1, row[0], row[1], row[0], row[1]))
-    return groups
+        for groups, column in zip(out, columns, strict=True):
+            value = row[column]
+            if value is not None:
+                stats.combine(groups, value, (1, row[0], row[1], row[0], row[1]))
+    return out

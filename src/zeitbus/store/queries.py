@@ -360,10 +360,10 @@ def summary(store: SQLiteStore, conn: sqlite3.Connection) -> Stats:
     ).fetchone()
     groups: dict[int, int] = {}
     with pending.snapshot(conn):
-        watermark = pending.folded_id(conn)
-        for field in (GroupField.SUBJECT_URI, GroupField.ACTOR):
-            code = stats.FIELDS[field][0]
-            fresh = list(pending.pending_groups(conn, watermark, code))
+        codes = [stats.FIELDS[f][0] for f in (GroupField.SUBJECT_URI, GroupField.ACTOR)]
+        unfolded = pending.pending_groups_of(conn, pending.folded_id(conn), codes)
+        for code, pending_of_code in zip(codes, unfolded, strict=True):
+            fresh = list(pending_of_code)
             known = conn.execute(
                 "SELECT count(*) FROM stat WHERE field = ? AND value IN"
                 " (SELECT value FROM json_each(?))",

@@ -44,6 +44,9 @@ DB_NAME = "zeitbus.sqlite"
 # A hook sees the prepared batch and the sender (a D-Bus unique name, a token
 # name, or None) and returns the batch with the events to drop set to None.
 PreInsertHook = Callable[[list[Event | None], str | None], list[Event | None]]
+# A commit hook is called with no arguments on the writing thread after each
+# insert, import or delete has committed; it must be quick and must not raise.
+CommitHook = Callable[[], None]
 
 
 def default_data_dir(environ: dict[str, str] | None = None) -> Path:
@@ -109,6 +112,7 @@ class Engine:
         self.store = store
         self._clock = clock
         self._pre_insert: list[PreInsertHook] = []
+        self._after_commit: list[CommitHook] = []
 
     @classmethod
     def open(
@@ -154,6 +158,14 @@ class Engine:
         """Run ``hook`` on every batch after validation, before storing."""
         self._pre_insert.append(hook)
 
+    def add_commit_hook(self, hook: CommitHook) -> None:
+        """Call ``hook`` after every insert, import or delete commits (feed readers wake on it)."""
+        self._after_commit.append(hook)
+
+    def _committed(self) -> None:
+        for hook in self._after_commit:
+            hook()
+
     # -- writes --------------------------------------------------------------
 
     def insert_events(self, events: Sequence[Event | None], sender: str | None = None) -> list[int]:
@@ -179,6 +191,7 @@ class Engine:
             for event in batch
         ]
         ids, _ = self.store.insert(storable)
+        self._committed()
         return ids
 
     def import_events(self, events: Sequence[Event], *, keep_ids: bool = False) -> Imported:
@@ -198,6 +211,7 @@ class Engine:
             check_unique_uris(prepared)
             batch.append(prepared if keep_ids else prepared.with_changes(id=0))
         ids, stored = self.store.insert(batch, keep_ids=keep_ids, replay=True)
+        self._committed()
         return Imported(ids, len(stored))
 
     def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
@@ -208,6 +222,7 @@ class Engine:
         for event_id in ids:
             _check_count(event_id, "an event id")
         deleted = self.store.delete(list(ids))
+        self._committed()
         return None if deleted is None else (deleted.start, deleted.end)
 
     # -- reads ---------------------------------------------------------------
@@ -247,6 +262,33 @@ class Engine:
         """Zeitgeist's FindEvents: the events of ``find_event_ids``, in its order."""
         ids = self.find_event_ids(time_range, templates, storage_state, num_events, result_type)
         return [event for event in self.get_events(ids) if event is not None]
+
+    def find_event_ids_among(
+        self,
+        among: Sequence[int],
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
+    ) -> list[int]:
+        """``find_event_ids`` without a limit, over the events ``among`` only.
+
+        For full-text search: the index names the candidate events, and the
+        find's templates, time range, storage state, grouping and order
+        apply to them as if the log held nothing else.
+        """
+        for event_id in among:
+            _check_count(event_id, "an event id")
+        time_range = _check_range(time_range or TimeRange())
+        checked = _check_templates(templates)
+        state = StorageState.parse(storage_state)
+        kind = ResultType.parse(result_type)
+        if not among:
+            return []
+        with self.store.reading() as conn:
+            return queries.find_event_ids_among(
+                self.store, conn, among, time_range, checked, state, kind
+            )
 
     def find_related_uris(
         self,

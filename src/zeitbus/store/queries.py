@@ -282,6 +282,34 @@ def matching_among(
     return {int(row[0]) for row in conn.execute(sql, conds.params)}
 
 
+
+def find_event_ids_among(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    among: Sequence[int],
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+    result_type: ResultType,
+) -> list[int]:
+    """The ids an unlimited find would return if the log held only the events ``among``.
+
+    Full-text search's second step: the search finds the candidates, and
+    the find's conditions, grouping and order apply to them alone.
+    """
+    where = compile_where(store, conn, templates, storage_state)
+    where.add("e.id IN (SELECT value FROM json_each(?))", json.dumps(sorted(set(among))))
+    if result_type.group is not None:
+        sql, params, _ = _select_groups(where, time_range, result_type)
+        return _collapsed([row[0] for row in conn.execute(sql, params)], 0)
+    direction = "ASC" if result_type.ascending else "DESC"
+    conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
+    sql = (
+        f"SELECT DISTINCT e.id, e.timestamp FROM {_from(conds, subject=conds.uses_subject)}"
+        f"{conds.clause()} ORDER BY e.timestamp {direction}, e.id {direction}"
+    )
+    return [row[0] for row in conn.execute(sql, conds.params)]
+
 def get_events(
     store: SQLiteStore, conn: sqlite3.Connection, ids: Sequence[int]
 ) -> list[Event | None]:

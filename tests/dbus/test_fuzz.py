@@ -1,4 +1,4 @@
-"""Fuzzing every Log and extension method with malformed calls, over raw dbus-fast messages.
+"""Fuzzing every Log and extension method (full-text search included) with malformed calls.
 
 Each method of every exported interface (except Quit) gets, from a seeded
 random source: calls with wrong signatures (no arguments, other types, one
@@ -32,6 +32,7 @@ from dbus_fast.signature import SignatureTree, SignatureType
 
 from tests.dbus.conftest import ZeitbusDaemon
 from zeitbus.dbus import blacklist, datasources, histogram, log, storagemonitor
+from zeitbus.dbus import index as fts_index
 from zeitbus.dbus.log import ENGINE_BUS_NAME
 
 pytestmark = pytest.mark.slow
@@ -48,7 +49,7 @@ TARGETS: list[tuple[str, str, dict[str, str]]] = [
     ),
     *(
         (module.PATH, module.INTERFACE, {m.name: m.in_signature for m in module.METHODS})
-        for module in (blacklist, datasources, histogram, storagemonitor)
+        for module in (blacklist, datasources, histogram, storagemonitor, fts_index)
     ),
 ]
 

@@ -137,10 +137,11 @@ class ExportedObject:
 
     Each handler is called as ``handler(sender, *arguments)`` in a task of its
     own; its return value is the reply's one value (none for a method
-    without results). With ``ordered``, calls are handled one at a time in
-    the order they arrived, as in upstream's single-threaded daemon, so a
-    client that sends a change and then a read without waiting for the first
-    reply reads its change (the extensions' calls are all quick).
+    without results, a tuple of the values for a method with several). With
+    ``ordered``, calls are handled one at a time in the order they arrived,
+    as in upstream's single-threaded daemon, so a client that sends a change
+    and then a read without waiting for the first reply reads its change
+    (the extensions' calls are all quick).
     """
 
     def __init__(
@@ -238,7 +239,7 @@ class ExportedObject:
             reply = error_reply(msg, error)
             logger.debug("%s from %s: %s", method.name, msg.sender, reply.error_name)
         else:
-            body = [] if not method.results else [result]
+            body = [result] if len(method.results) == 1 else list(result or ())
             reply = Message.new_method_return(msg, method.out_signature, body)
             logger.debug(
                 "%s from %s: %.1f ms",

@@ -342,6 +342,7 @@ def test_extensions_property_and_disabled_extensions(bus: str, tmp_path: Path) -
         assert client.call({"cmd": "property", "name": "extensions"}) == [
             "DataSourceRegistryExtension",
             "StorageMonitor",
+            "SearchEngine",
         ]
         with pytest.raises(ReferenceDaemonError) as error:
             client.blacklist_add("x", Event(actor="a"))
@@ -354,10 +355,11 @@ def test_extensions_property_and_disabled_extensions(bus: str, tmp_path: Path) -
 
 
 def test_all_extensions_are_listed(zeitbus_daemon: ZeitbusDaemon) -> None:
-    """By default the property lists the four extensions in upstream's order."""
+    """By default the property lists the five extensions in upstream's order."""
     assert zeitbus_daemon.client().call({"cmd": "property", "name": "extensions"}) == [
         "DataSourceRegistryExtension",
         "Blacklist",
         "Histogram",
         "StorageMonitor",
+        "SearchEngine",
     ]

@@ -116,6 +116,7 @@ def test_properties(zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient) -> N
         "Blacklist",
         "Histogram",
         "StorageMonitor",
+        "SearchEngine",
     ]
 
 

@@ -282,7 +282,6 @@ def matching_among(
     return {int(row[0]) for row in conn.execute(sql, conds.params)}
 
 
-
 def find_event_ids_among(
     store: SQLiteStore,
     conn: sqlite3.Connection,
@@ -309,6 +308,7 @@ def find_event_ids_among(
         f"{conds.clause()} ORDER BY e.timestamp {direction}, e.id {direction}"
     )
     return [row[0] for row in conn.execute(sql, conds.params)]
+
 
 def get_events(
     store: SQLiteStore, conn: sqlite3.Connection, ids: Sequence[int]

@@ -85,19 +85,18 @@ CREATE INDEX subject_info_mimetype ON subject_info (mimetype) WHERE mimetype IS 
 CREATE INDEX subject_info_text ON subject_info (text) WHERE text IS NOT NULL;
 CREATE INDEX subject_info_storage ON subject_info (storage) WHERE storage IS NOT NULL;
 CREATE TABLE subject (
+    info INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
     event_id INTEGER NOT NULL,
     position INTEGER NOT NULL,
-    timestamp INTEGER NOT NULL,
     current_uri INTEGER,
     current_origin INTEGER,
-    info INTEGER NOT NULL,
-    PRIMARY KEY (event_id, position)
+    PRIMARY KEY (info, timestamp, event_id, position)
 ) WITHOUT ROWID;
--- current_uri/current_origin ride along (NULL almost always: one header byte
--- each) so that MoveEvents and their statistics check them without a table
--- lookup. The key columns come first so the order stays (info, timestamp, id).
-CREATE INDEX subject_by_info
-    ON subject (info, timestamp, event_id, position, current_uri, current_origin);
+-- The rows sit in (info, timestamp) order, so an info's rows are read in one
+-- range and a MoveEvent rewrites current_uri on a few neighbouring pages. This
+-- index, which holds the key and none of current_*, finds an event's subjects.
+CREATE UNIQUE INDEX subject_event ON subject (event_id, position);
 CREATE INDEX subject_current_uri ON subject (current_uri, timestamp)
     WHERE current_uri IS NOT NULL;
 CREATE INDEX subject_current_origin ON subject (current_origin, timestamp)

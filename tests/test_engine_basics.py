@@ -96,3 +96,11 @@ def test_the_wal_is_truncated_once_writes_pause(tmp_path: Path) -> None:
         while wal.stat().st_size > 0:
             assert time.monotonic() < deadline, "the WAL was never truncated"
             time.sleep(0.05)
+
+
+def test_histogram_gives_day_zero_to_timestamps_beyond_the_calendar(engine: Engine) -> None:
+    """SQLite's date functions stop at year 9999; upstream reads that NULL day as 0."""
+    engine.insert_events([_event(2**63 - 1, "file:///far"), _event(1_700_000_000_000, "file:///a")])
+    days = dict(engine.histogram())
+    assert days[0] == 1
+    assert sum(days.values()) == 2

@@ -464,8 +464,10 @@ def histogram(conn: sqlite3.Connection) -> list[tuple[int, int]]:
 
     One row per subject, as upstream's flat table counts; the day is the local
     calendar day written as the seconds of that date's midnight in UTC.
+    Timestamps SQLite's date functions cannot place (beyond year 9999) have
+    no day: upstream reads that NULL as 0 (sqlite3_column_int64), and so do we.
     """
-    return [(int(day), int(count)) for day, count in conn.execute(_HISTOGRAM)]
+    return [(int(day or 0), int(count)) for day, count in conn.execute(_HISTOGRAM)]
 
 
 def storage_media(conn: sqlite3.Connection) -> list[tuple[str, int | None, str, str]]:

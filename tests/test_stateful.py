@@ -452,6 +452,22 @@ class EngineMachine(RuleBasedStateMachine):
         self.engine.store.fold_every = every
         assert self.engine.node == node
 
+    @rule(data=st.data())
+    def another_process_writes(self, data: st.DataObject) -> None:
+        """Another writer on the same file (``zeitbus log`` beside a daemon) inserts or
+        deletes; this engine's caches (ids, terms, infos, kept pending rows) must notice."""
+        mine = self.engine
+        self.engine = Engine.open(self.dir, synchronous="OFF")
+        self.engine.store.fold_every = mine.store.fold_every
+        try:
+            if data.draw(st.booleans(), label="delete instead"):
+                self.delete(data)
+            else:
+                self.insert_batch(data)
+        finally:
+            self.engine.close()
+            self.engine = mine
+
     @rule(every=st.sampled_from([1, 2, 5, 4000]))
     def fold_every(self, every: int) -> None:
         """Aggregates folded after every few events, or seldom (store/pending.py)."""

@@ -75,11 +75,19 @@ def aggregate_now(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
     conn.executemany(_ADD_INFO_ROWS, [(info, *agg) for (_, info), agg in infos.items()])
 
 
-def fold(conn: sqlite3.Connection, watermark: int, last_id: int) -> int:
-    """Fold every pending row in (inside the writer's transaction); the new watermark."""
+def fold(
+    conn: sqlite3.Connection, watermark: int, last_id: int, rows: Sequence[Row] | None = None
+) -> int:
+    """Fold every pending row in (inside the writer's transaction); the new watermark.
+
+    ``rows`` are the pending rows if the writer kept them (PENDING_ROWS' shape,
+    as they are now); without them they are read back.
+    """
     if last_id <= watermark:
         return watermark
-    aggregate_now(conn, conn.execute(PENDING_ROWS, (watermark,)).fetchall())
+    if rows is None:
+        rows = conn.execute(PENDING_ROWS, (watermark,)).fetchall()
+    aggregate_now(conn, rows)
     set_folded_id(conn, last_id)
     return last_id
 

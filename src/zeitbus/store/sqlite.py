@@ -149,8 +149,16 @@ class SQLiteStore:
         # mimetype) term ids: the writer's shortcut past seven lookups per subject.
         self._subjects: dict[SubjectKey, SubjectIds] = {}
         self._pending_subjects: dict[SubjectKey, SubjectIds] = {}
+        # The pending rows (store/pending.py) as they are now, by (event_id, position),
+        # kept by the writer so that a fold need not read them back; None when not
+        # all are known (after a restart, a rollback, another process's write).
+        self._unfolded: dict[tuple[int, int], pending.Row] | None = None
+        self._data_version = 0
+        self.last_id = self.folded_id = 0
+        self.max_ts: int = INT64_MIN
         with translate_errors():
             self._writer = self._connect(write=True)
+            self._data_version = int(self._writer.execute("PRAGMA data_version").fetchone()[0])
             found = schema.migrate(self._writer)
             self.schema_version = schema.SCHEMA_VERSION
             self.created = found == 0
@@ -210,6 +218,8 @@ class SQLiteStore:
         with self._lock, translate_errors():
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
+            if not self.memory:
+                self._notice_other_writers(conn)
             changes_before = conn.total_changes
             self._pending_terms, self._pending_storages = {}, set()
             self._dropped_terms = {}
@@ -340,10 +350,36 @@ class SQLiteStore:
         # Newest stored timestamp, or higher (deletes don't lower it): an event
         # newer than this cannot be a duplicate, so its dedup lookup is skipped.
         newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
-        self.max_ts: int = INT64_MIN if newest is None else int(newest)
+        self.max_ts = INT64_MIN if newest is None else int(newest)
         for node_id, name in conn.execute("SELECT id, name FROM node"):
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
+        self._unfolded = {} if self.folded_id >= self.last_id else None
+
+    def _notice_other_writers(self, conn: sqlite3.Connection) -> None:
+        """Drop what this process remembers of the log if another one wrote to it.
+
+        The writer caches ids, terms, infos and the pending rows; a commit by
+        another connection (``zeitbus log`` beside a daemon, say) can make any
+        of them stale. ``data_version`` moves only on other connections' commits.
+        """
+        version = int(conn.execute("PRAGMA data_version").fetchone()[0])
+        if version == self._data_version:
+            return
+        self._data_version = version
+        meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+        self.last_id = int(meta.get("last_id", 0))
+        self.folded_id = int(meta.get("folded_id", self.last_id))
+        newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
+        self.max_ts = max(self.max_ts, INT64_MIN if newest is None else int(newest))
+        self.terms.ids.clear()
+        self.terms.values.clear()
+        self.terms.ids[""], self.terms.values[0] = 0, ""
+        self.terms.generation += 1
+        self._infos.clear()
+        self._subjects.clear()
+        self._storages.clear()
+        self._unfolded = None
 
     def meta(self, key: str) -> object:
         """A value from the meta table (None if unset)."""
@@ -462,26 +498,38 @@ class SQLiteStore:
         """
         ids: list[int] = []
         stored: list[int] = []
-        with self.writing() as conn:
-            writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
-            writer.resolve_terms(events)
-            for event in events:
-                if event is None:
-                    ids.append(0)
-                    continue
-                event_id, new = writer.add(event)
-                ids.append(event_id)
-                if new:
-                    stored.append(event_id)
-            writer.flush()
-            if writer.deduplicated and writer.new_terms:
-                # A duplicate's new strings (a new text, say) are used by nothing.
-                self.drop_orphans(conn, writer.new_terms)
-            if stored:
-                conn.execute("UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,))
-            folded = self.folded_id
-            if writer.last_id - folded >= self.fold_every:
-                folded = pending.fold(conn, folded, writer.last_id)
+        try:
+            with self.writing() as conn:
+                writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
+                writer.resolve_terms(events)
+                for event in events:
+                    if event is None:
+                        ids.append(0)
+                        continue
+                    event_id, new = writer.add(event)
+                    ids.append(event_id)
+                    if new:
+                        stored.append(event_id)
+                writer.flush()
+                if writer.deduplicated and writer.new_terms:
+                    # A duplicate's new strings (a new text, say) are used by nothing.
+                    self.drop_orphans(conn, writer.new_terms)
+                if stored:
+                    conn.execute(
+                        "UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,)
+                    )
+                folded = self.folded_id
+                if writer.last_id - folded >= self.fold_every:
+                    folded = pending.fold(
+                        conn, folded, writer.last_id, self._unfolded_rows(writer.unfolded)
+                    )
+        except BaseException:
+            self._unfolded = None  # a move may have changed kept rows the rollback restored
+            raise
+        if folded != self.folded_id:
+            self._unfolded = {}
+        elif self._unfolded is not None:
+            self._unfolded.update(writer.unfolded)
         self.last_id = writer.last_id
         self.folded_id = folded
         self.max_ts = max(self.max_ts, writer.max_ts)
@@ -490,11 +538,20 @@ class SQLiteStore:
             self._analyze()
         return ids, stored
 
+    def _unfolded_rows(
+        self, new: dict[tuple[int, int], pending.Row] | None = None
+    ) -> list[pending.Row] | None:
+        """Every pending row, if the writer knows them all (else None: read them back)."""
+        if self._unfolded is None:
+            return None
+        return [*self._unfolded.values(), *(new or {}).values()]
+
     def fold(self) -> None:
         """Fold every pending row into the aggregates now (store/pending.py)."""
         with self.writing() as conn:
-            folded = pending.fold(conn, self.folded_id, self.last_id)
+            folded = pending.fold(conn, self.folded_id, self.last_id, self._unfolded_rows())
         self.folded_id = folded
+        self._unfolded = {}
 
     def _analyze(self) -> None:
         with self._lock, translate_errors():
@@ -545,6 +602,9 @@ class SQLiteStore:
                 first_seq = first_seq or seq
             self.drop_orphans(conn, None)
         assert first_seq is not None
+        if self._unfolded is not None and found[-1][0] > self.folded_id:
+            gone = {r[0] for r in found}
+            self._unfolded = {k: v for k, v in self._unfolded.items() if k[0] not in gone}
         changes = tuple(
             Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
             for n, (event_id, timestamp, uid) in enumerate(found)

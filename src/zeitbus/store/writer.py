@@ -61,7 +61,9 @@ class BatchWriter:
         # Rows to aggregate at once: those of events below the fold watermark
         # (imports that keep ids); the rest are pending (see store/pending.py).
         self.folded_id = store.folded_id
-        self.aggregate_rows: list[tuple[_Opt, ...]] = []
+        self.aggregate_rows: list[pending.Row] = []
+        # This batch's rows above the watermark, kept for the next fold (store._unfolded).
+        self.unfolded: dict[tuple[int, int], pending.Row] = {}
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
@@ -104,6 +106,7 @@ class BatchWriter:
         self.fresh_uids = store._uids.batch(fresh)
         self.fresh_uids.reverse()
         self._find_stored(events)
+        self._find_infos(events)
 
     def _find_stored(self, events: Sequence[Event | None]) -> None:
         """Look up, in two statements, which of the batch's events may be stored already.
@@ -137,6 +140,45 @@ class BatchWriter:
             self.stored_uids = dict(
                 conn.execute("SELECT e.uid, e.id FROM temp.wanted w JOIN event e ON e.uid = w.uid")
             )
+
+    def _find_infos(self, events: Sequence[Event | None]) -> None:
+        """Look up, in one statement, the infos of subjects this process has not seen.
+
+        A long-running writer knows nearly every subject it meets; a fresh
+        one (a restart, an import) would otherwise look each up on its own.
+        """
+        store = self.store
+        seen, seen_now = store._subjects, store._pending_subjects
+        infos, infos_now = store._infos, store._pending_infos
+        wanted: set[InfoKey] = set()
+        for event in events:
+            if event is None:
+                continue
+            actor = self._lookup(event.actor)
+            for subject in event.subjects:
+                key = _subject_key(subject, actor)
+                if key in seen or key in seen_now:
+                    continue
+                info_key = self._info_key(subject, actor)
+                if info_key not in infos and info_key not in infos_now:
+                    wanted.add(info_key)
+        if wanted:
+            for row in self.conn.execute(_INFOS_BY_KEY, (json.dumps(list(wanted)),)):
+                infos_now[tuple(row[1:])] = row[0]
+
+    def _info_key(self, subject: Subject, actor: int) -> InfoKey:
+        """A subject's subject_info key (its strings as term ids, NULL for empty)."""
+        term = self._lookup
+        return (
+            term(subject.uri),
+            actor,
+            term(subject.interpretation) if subject.interpretation else None,
+            term(subject.manifestation) if subject.manifestation else None,
+            term(subject.origin) if subject.origin else None,
+            term(subject.mimetype) if subject.mimetype else None,
+            term(subject.text) if subject.text else None,
+            term(subject.storage) if subject.storage else None,
+        )
 
     def _lookup(self, value: str) -> int:
         """The id of a value ``resolve_terms`` saw (falls back to SQL)."""
@@ -236,67 +278,43 @@ class BatchWriter:
         else:
             current_origin = term(subject.current_origin)
         store = self.store
-        key = (
-            subject.uri,
-            subject.interpretation,
-            subject.manifestation,
-            subject.origin,
-            subject.mimetype,
-            subject.text,
-            subject.storage,
-            actor,
-        )
+        key = _subject_key(subject, actor)
         known = store._subjects.get(key) or store._pending_subjects.get(key)
         if known is None:
-            known = self._describe(subject, uri, actor)
+            known = self._describe(subject, actor)
             store._pending_subjects[key] = known
         info, origin, interp, mimetype = known
         self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
+        effective_origin = origin if current_origin is None else current_origin or None
+        row = (
+            ts,
+            event_id,
+            uri,
+            actor,
+            origin,
+            interp,
+            mimetype,
+            uri if current_uri is None else current_uri,
+            event_origin,
+            effective_origin,
+            info,
+        )
         if event_id <= self.folded_id:
-            effective_origin = origin if current_origin is None else current_origin or None
-            self.aggregate_rows.append(
-                (
-                    ts,
-                    event_id,
-                    uri,
-                    actor,
-                    origin,
-                    interp,
-                    mimetype,
-                    uri if current_uri is None else current_uri,
-                    event_origin,
-                    effective_origin,
-                    info,
-                )
-            )
+            self.aggregate_rows.append(row)
+        else:
+            self.unfolded[(event_id, position)] = row
 
-    def _describe(self, subject: Subject, uri: int, actor: int) -> SubjectIds:
-        """A subject's info and term ids, looked up (or created) one by one."""
-        term = self._lookup
-        origin = term(subject.origin) if subject.origin else None
-        storage = None
-        if subject.storage:
-            storage = term(subject.storage)
+    def _describe(self, subject: Subject, actor: int) -> SubjectIds:
+        """A subject's info and term ids (the info created if it is new)."""
+        info_key = self._info_key(subject, actor)
+        storage = info_key[7]
+        if storage is not None:
             store = self.store
             if storage not in store._storages and storage not in store._pending_storages:
                 self.conn.execute("INSERT OR IGNORE INTO storage (id) VALUES (?)", (storage,))
                 store._pending_storages.add(storage)
-        interp = term(subject.interpretation) if subject.interpretation else None
-        mimetype = term(subject.mimetype) if subject.mimetype else None
-        info = self.store._info_for_write(
-            self.conn,
-            (
-                uri,
-                actor,
-                interp,
-                term(subject.manifestation) if subject.manifestation else None,
-                origin,
-                mimetype,
-                term(subject.text) if subject.text else None,
-                storage,
-            ),
-        )
-        return info, origin, interp, mimetype
+        info = self.store._info_for_write(self.conn, info_key)
+        return info, info_key[4], info_key[2], info_key[5]
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does).
@@ -333,12 +351,14 @@ class BatchWriter:
             leaving: dict[tuple[int, int], int] = {}
             joining: dict[tuple[int, int], stats.Aggregate] = {}
             replaced: set[int] = set()
-            for event_id, _, ts, current_uri, current_origin, _, _ in moved:
+            for event_id, position, ts, current_uri, current_origin, _, _ in moved:
                 replaced.add(current_uri)
                 if current_origin is not None:
                     replaced.add(current_origin)
                 if event_id > self.folded_id:
-                    continue  # pending: counted from its current state when folded
+                    # Pending: counted from its current state when folded.
+                    self._move_unfolded((event_id, position), new, new_origin)
+                    continue
                 leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
                 stats.add_row(joining, (6, new), ts, event_id)
                 if current_origin is not None:
@@ -349,6 +369,15 @@ class BatchWriter:
             stats.merge(conn, joining)
             stats.repair(conn, leaving.keys(), {row[0] for row in moved})
             self.store.drop_orphans(conn, replaced)
+
+    def _move_unfolded(self, key: tuple[int, int], current_uri: int, current_origin: _Opt) -> None:
+        """Give a pending row kept for the next fold its new current uri and origin."""
+        unfolded = self.unfolded if key in self.unfolded else self.store._unfolded
+        row = None if unfolded is None else unfolded.get(key)
+        if unfolded is None or row is None:
+            self.store._unfolded = None  # not all known: the fold reads them back
+            return
+        unfolded[key] = (*row[:7], current_uri, row[8], current_origin, row[10])
 
     def flush(self) -> None:
         if self.event_rows:
@@ -363,6 +392,29 @@ class BatchWriter:
             self.aggregate_rows = []
 
 
+def _subject_key(subject: Subject, actor: int) -> SubjectKey:
+    """The writer's cache key of a subject: its strings and its event's actor."""
+    return (
+        subject.uri,
+        subject.interpretation,
+        subject.manifestation,
+        subject.origin,
+        subject.mimetype,
+        subject.text,
+        subject.storage,
+        actor,
+    )
+
+
+_INFOS_BY_KEY = """
+SELECT i.id, i.uri, i.actor, i.interpretation, i.manifestation, i.origin, i.mimetype, i.text,
+       i.storage
+FROM json_each(?) j
+JOIN subject_info i
+  ON i.uri = j.value ->> 0 AND i.actor = j.value ->> 1 AND i.origin IS j.value ->> 4
+ AND i.text IS j.value ->> 6 AND i.interpretation IS j.value ->> 2
+ AND i.manifestation IS j.value ->> 3 AND i.mimetype IS j.value ->> 5 AND i.storage IS j.value ->> 7
+"""
 _TERMS_BY_VALUE = "SELECT value, id FROM term WHERE value IN (SELECT value FROM json_each(?))"
 _INSERT_EVENT = (
     "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"

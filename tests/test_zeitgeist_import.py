@@ -549,14 +549,14 @@ def _absent(source: Path, tmp: Path) -> Path:
 @pytest.mark.parametrize(
     ("make", "error", "message"),
     [
-        (_zeitgeist_file(9), DatabaseError, "schema version 9; only versions 10 and 11"),
-        (_zeitgeist_file(12), DatabaseError, "schema version 12; only versions 10 and 11"),
+        (_zeitgeist_file(2), DatabaseError, "schema version 2; only versions 3 to 11"),
+        (_zeitgeist_file(12), DatabaseError, "schema version 12; only versions 3 to 11"),
         (_zeitgeist_file(-11), DatabaseCorrupt, "marked this database as corrupt"),
         (_no_version_table, DatabaseError, "not a Zeitgeist database"),
         (_not_a_database, DatabaseCorrupt, "not a readable database"),
         (_absent, InvalidArgument, "is not a file"),
     ],
-    ids=["v9", "v12", "corrupt-flag", "not-zeitgeist", "not-sqlite", "absent"],
+    ids=["v2", "v12", "corrupt-flag", "not-zeitgeist", "not-sqlite", "absent"],
 )
 def test_unusable_files_are_rejected_clearly(
     small_reference: SmallReference,

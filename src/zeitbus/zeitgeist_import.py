@@ -1,4 +1,4 @@
-"""Import an existing Zeitgeist ``activity.sqlite`` (schema 10 or 11) into a log.
+"""Import an existing Zeitgeist ``activity.sqlite`` (schema 3 to 11) into a log.
 
 Theory of operation. The Zeitgeist file is opened read-only through a
 ``file:...?mode=ro`` URI, so nothing can write to it, and read inside one
@@ -23,9 +23,12 @@ so each gets a fresh one; importing the same file again stores nothing,
 because every event's dedup key (timestamp, interpretation, manifestation,
 actor, subject uri) is already present.
 
-The two schema versions differ only in v11's delete triggers (which garbage
+Schemas 10 and 11 differ only in v11's delete triggers (which garbage
 collect lookup rows). A v10 file may therefore hold orphaned uri, text,
 storage and payload rows; they belong to no event and are not imported.
+Schemas 3 to 9 (Zeitgeist 0.7.1 to the 0.9 series) lack some event columns
+and are read as Zeitgeist 1.0's own upgrade reads them (``_rows_query``),
+except that an event origin the file has is kept.
 
 Extension state (``extensions_conf``: the blacklist and the data-source
 registry, serialized GVariants) is read and returned in the report, unchanged,
@@ -51,11 +54,13 @@ from zeitbus.errors import (
     InvalidEvent,
 )
 from zeitbus.model import UINT32_MAX, Event, Subject
+from zeitbus.ontology import REMOTE_DATA_OBJECT, WEB_DATA_OBJECT
 from zeitbus.validation import check_unique_uris, prepare_imported
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_SCHEMA_VERSIONS = (10, 11)  # Zeitgeist 1.0.3 (10) and 1.0.4 (11)
+# Zeitgeist 0.7.1 (3), 0.8 (4), 0.9 alphas (5, 6) ... 1.0.3 (10), 1.0.4 (11)
+SUPPORTED_SCHEMA_VERSIONS = tuple(range(3, 12))
 
 # What Zeitgeist's extensions keep in extensions_conf, and the GVariant type
 # of each value (extension name as stored, i.e. the GType name).
@@ -105,19 +110,19 @@ class ImportReport:
 # order of Subject's fields. LEFT JOINs keep a row whose reference dangles
 # (Zeitgeist 1.0.4's triggers can drop a uri still in use); the value is then
 # "", as GetEvents shows it. A MoveEvent without origins leaves the current
-# origin NULL on the events before it; that is "" too.
+# origin NULL on the events before it; that is "" too. The four expressions in
+# braces differ for the schemas before 10 (``_rows_query``).
 _ROWS = """
 SELECT e.id, e.timestamp,
        COALESCE(i.value, ''), COALESCE(m.value, ''), COALESCE(a.value, ''),
-       COALESCE(eo.value, ''), p.value,
-       COALESCE(su.value, ''), COALESCE(si.value, ''), COALESCE(sm.value, ''),
+       {event_origin}, p.value,
+       COALESCE(su.value, ''), COALESCE(si.value, ''), {subject_manifestation},
        COALESCE(so.value, ''), COALESCE(mt.value, ''), COALESCE(tx.value, ''),
-       COALESCE(st.value, ''), COALESCE(scu.value, ''), COALESCE(sco.value, '')
+       {storage}, {current_uri}, {current_origin}
 FROM event e
 LEFT JOIN interpretation i ON i.id = e.interpretation
 LEFT JOIN manifestation m ON m.id = e.manifestation
 LEFT JOIN actor a ON a.id = e.actor
-LEFT JOIN uri eo ON eo.id = e.origin
 LEFT JOIN payload p ON p.id = e.payload
 LEFT JOIN uri su ON su.id = e.subj_id
 LEFT JOIN interpretation si ON si.id = e.subj_interpretation
@@ -126,10 +131,55 @@ LEFT JOIN uri so ON so.id = e.subj_origin
 LEFT JOIN mimetype mt ON mt.id = e.subj_mimetype
 LEFT JOIN text tx ON tx.id = e.subj_text
 LEFT JOIN storage st ON st.id = e.subj_storage
-LEFT JOIN uri scu ON scu.id = e.subj_id_current
-LEFT JOIN uri sco ON sco.id = e.subj_origin_current
+{joins}
 ORDER BY e.id, e.timestamp, e.rowid
 """
+# Zeitgeist 0.9 (Bluebird alpha 2) made http(s) subjects WebDataObjects; its
+# upgrade rewrites the RemoteDataObject ones of older databases.
+_WEB_MANIFESTATION = f"""CASE WHEN sm.value = '{REMOTE_DATA_OBJECT}'
+            AND (su.value LIKE 'http://%' OR su.value LIKE 'https://%')
+       THEN '{WEB_DATA_OBJECT}' ELSE COALESCE(sm.value, '') END"""
+
+
+def _rows_query(conn: sqlite3.Connection, version: int) -> str:
+    """The SELECT of every (event, subject) row for this file's schema.
+
+    Schemas 10 and 11 have every column. The older ones (3 to 9) are read as
+    Zeitgeist's own upgrade to 1.0 reads them: a column the file does not
+    have yet (the event ``origin`` and ``subj_id_current`` came with schema
+    4, ``subj_origin_current`` with 8) is the subject's uri or origin, or
+    "" for the event origin; schema 3 had no storage for some subjects, which
+    the upgrade calls "unknown"; and http(s) subjects that were
+    RemoteDataObjects become WebDataObjects. Unlike that upgrade, which sets
+    every event origin to NULL, an event origin the file has is kept.
+    """
+    columns = {str(row[1]) for row in conn.execute("PRAGMA table_info(event)")}
+    joins = []
+    parts = {
+        "event_origin": "''",
+        "subject_manifestation": "COALESCE(sm.value, '')",
+        "storage": "COALESCE(st.value, '')",
+        "current_uri": "COALESCE(su.value, '')",
+        "current_origin": "COALESCE(so.value, '')",
+    }
+    if "origin" in columns:
+        joins.append("LEFT JOIN uri eo ON eo.id = e.origin")
+        parts["event_origin"] = "COALESCE(eo.value, '')"
+    if "subj_id_current" in columns:
+        joins.append("LEFT JOIN uri scu ON scu.id = e.subj_id_current")
+        parts["current_uri"] = "COALESCE(scu.value, '')"
+    if "subj_origin_current" in columns:
+        joins.append("LEFT JOIN uri sco ON sco.id = e.subj_origin_current")
+        parts["current_origin"] = "COALESCE(sco.value, '')"
+    if version < 10:
+        parts["subject_manifestation"] = _WEB_MANIFESTATION
+    if version == 3:
+        parts["storage"] = (
+            "CASE WHEN e.subj_storage IS NULL THEN 'unknown' ELSE COALESCE(st.value, '') END"
+        )
+    return _ROWS.format(joins="\n".join(joins), **parts)
+
+
 _FETCH_ROWS = 4096
 
 
@@ -167,7 +217,8 @@ def import_zeitgeist(
             if progress is not None:
                 progress(0, total)
             batch: list[Event] = []
-            for event in _events(conn.execute(_ROWS), importer.unreadable):
+            rows = conn.execute(_rows_query(conn, version))
+            for event in _events(rows, importer.unreadable):
                 batch.append(event)
                 if len(batch) >= batch_size:
                     importer.flush(batch)
@@ -233,15 +284,10 @@ def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
             f"{path}: Zeitgeist marked this database as corrupt (schema version {version})"
         )
     if version not in SUPPORTED_SCHEMA_VERSIONS:
-        supported = " and ".join(map(str, SUPPORTED_SCHEMA_VERSIONS))
-        hint = (
-            "; open it once with zeitgeist-daemon 1.0 to upgrade it"
-            if 0 <= version < min(SUPPORTED_SCHEMA_VERSIONS)
-            else ""
-        )
+        first, last = SUPPORTED_SCHEMA_VERSIONS[0], SUPPORTED_SCHEMA_VERSIONS[-1]
         raise DatabaseError(
-            f"{path} has Zeitgeist schema version {version}; only versions {supported} "
-            f"(Zeitgeist 1.0.3 and 1.0.4) can be imported{hint}"
+            f"{path} has Zeitgeist schema version {version}; only versions {first} to {last} "
+            "(Zeitgeist 0.7.1 to 1.0.4) can be imported"
         )
     return version
 

@@ -93,7 +93,7 @@ def test_grouping_infos_gives_the_answer_of_grouping_rows(
                     continue
                 sql, params, _ = queries._select_groups(where, TimeRange(0, 0), result_type)
                 from_rows = [row[0] for row in conn.execute(sql, params)]
-                from_infos = info_groups.find_ids(conn, where, result_type)
+                from_infos = info_groups.find_ids(conn, where, result_type, store.pending_cache)
                 assert from_infos == from_rows, result_type.name
 
 

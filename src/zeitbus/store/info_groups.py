@@ -39,7 +39,9 @@ def applies(where: Where, result_type: ResultType) -> bool:
     return not any(_ROW_COLUMN.search(_ACTOR.sub("i.actor", sql)) for sql in [key, *where.sql])
 
 
-def find_ids(conn: sqlite3.Connection, where: Where, result_type: ResultType) -> list[int]:
+def find_ids(
+    conn: sqlite3.Connection, where: Where, result_type: ResultType, cache: pending.PendingCache
+) -> list[int]:
     """Every group's representative, in the result type's order."""
     assert result_type.group is not None
     key = _ACTOR.sub("i.actor", GROUP_COLUMNS[result_type.group][0])
@@ -47,7 +49,7 @@ def find_ids(conn: sqlite3.Connection, where: Where, result_type: ResultType) ->
     conditions.append(f"{key} IS NOT NULL")
     groups: dict[int, list[int]] = {}  # key -> [rows, newest_ts, newest_id, oldest_ts, oldest_id]
     with pending.snapshot(conn):
-        unfolded = pending.pending_groups(conn, pending.folded_id(conn), None)
+        unfolded = cache.groups_of(conn, [None])[0]
         for value, info, rows, newest_ts, newest_id, oldest_ts, oldest_id in conn.execute(
             f"SELECT {key}, i.id, rows, newest_ts, newest_id, oldest_ts, oldest_id"
             f" FROM subject_info i WHERE {' AND '.join(conditions)}",

@@ -27,13 +27,16 @@ and minima again.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from zeitbus.store import stats
 
-# Events folded in one go. Readers add up to this many events' rows.
-FOLD_EVERY = 4000
+# Events folded in one go. Readers add up to this many events' rows (kept between
+# reads by PendingCache, so a read after a write adds only the rows it has not seen).
+FOLD_EVERY = 16000
 
 # Pending rows with their group keys in stats.FIELDS order (codes 1..8), then the info.
 PENDING_ROWS = """
@@ -50,6 +53,14 @@ def folded_id(conn: sqlite3.Connection) -> int:
     """The watermark as stored (0 for a log that never folded)."""
     row = conn.execute("SELECT value FROM meta WHERE key = 'folded_id'").fetchone()
     return 0 if row is None else int(row[0])
+
+
+def count_rewrite(conn: sqlite3.Connection) -> None:
+    """Record that a pending row changed or went away (see ``PendingCache``)."""
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('rewrites', 1)"
+        " ON CONFLICT (key) DO UPDATE SET value = value + 1"
+    )
 
 
 def set_folded_id(conn: sqlite3.Connection, value: int) -> None:
@@ -121,25 +132,79 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
         conn.execute("COMMIT")
 
 
-def pending_groups(
-    conn: sqlite3.Connection, watermark: int, code: int | None
-) -> dict[int, list[int]]:
-    """Pending rows aggregated per value of one group field (``None``: per info).
+Groups = Mapping[int, Sequence[int]]  # value -> (rows, newest_ts, newest_id, oldest_ts, oldest_id)
 
-    Values are [rows, newest_ts, newest_id, oldest_ts, oldest_id], as ``stat``.
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    key: tuple[int, int]  # (watermark, rewrites) of the snapshot it was made in
+    covered: int  # the highest event id whose rows it includes
+    groups: Groups
+
+
+class PendingCache:
+    """Readers' aggregates of the pending rows, reused and extended between writes.
+
+    Aggregating the pending rows is the part of a grouped query that grows
+    with the fold interval. Between two folds the rows mostly only grow, by
+    new event ids: an entry made from the rows up to event id N serves any
+    later snapshot with the same watermark, which aggregates only the rows
+    after N. Anything else that changes a pending row (a move, a delete, an
+    import below the last id) counts in ``meta.rewrites`` (``count_rewrite``),
+    in the same transaction, and retires every entry.
     """
-    return pending_groups_of(conn, watermark, [code])[0]
 
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[int | None, _Entry] = {}
 
-def pending_groups_of(
-    conn: sqlite3.Connection, watermark: int, codes: Sequence[int | None]
-) -> list[dict[int, list[int]]]:
-    """``pending_groups`` for several fields from one read of the pending rows."""
-    columns = [10 if code is None else code + 1 for code in codes]
-    out: list[dict[int, list[int]]] = [{} for _ in codes]
-    for row in conn.execute(PENDING_ROWS, (watermark,)):
-        for groups, column in zip(out, columns, strict=True):
-            value = row[column]
-            if value is not None:
-                stats.combine(groups, value, (1, row[0], row[1], row[0], row[1]))
-    return out
+    def groups_of(self, conn: sqlite3.Connection, codes: Sequence[int | None]) -> list[Groups]:
+        """Per code (``None``: per info), the pending rows' aggregates; read-only.
+
+        Call inside ``snapshot(conn)``, so that they and the tables agree.
+        """
+        meta = dict(
+            conn.execute("SELECT key, value FROM meta WHERE key IN ('folded_id', 'rewrites')")
+        )
+        key = (int(meta.get("folded_id", 0)), int(meta.get("rewrites", 0)))
+        top = int(conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0)
+        with self._lock:
+            found = [self._entries.get(code) for code in codes]
+        bases = [e if e is not None and e.key == key and e.covered <= top else None for e in found]
+        start = min(key[0] if e is None else e.covered for e in bases)
+        fresh: list[dict[int, list[int]]] = [{} for _ in codes]
+        if start < top:
+            columns = [10 if code is None else code + 1 for code in codes]
+            for row in conn.execute(PENDING_ROWS, (start,)):
+                event_id = row[1]
+                assert event_id is not None
+                for adding, column, base in zip(fresh, columns, bases, strict=True):
+                    value = row[column]
+                    if value is not None and (base is None or event_id > base.covered):
+                        stats.combine(adding, value, (1, row[0], event_id, row[0], event_id))
+        out: list[Groups] = []
+        made: dict[int | None, _Entry] = {}
+        for code, base, new in zip(codes, bases, fresh, strict=True):
+            if base is not None and not new:
+                out.append(base.groups)
+                continue
+            groups: Groups = new
+            if base is not None:
+                # Copy on write: the base's aggregates stay as other readers see them.
+                merged: dict[int, Sequence[int]] = dict(base.groups)
+                for value, agg in new.items():
+                    old = merged.get(value)
+                    if old is not None:
+                        joined = {0: list(old)}
+                        stats.combine(joined, 0, agg)
+                        agg = joined[0]
+                    merged[value] = agg
+                groups = merged
+            out.append(groups)
+            made[code] = _Entry(key, top, groups)
+        with self._lock:
+            for code, entry in made.items():
+                current = self._entries.get(code)
+                if current is None or current.key != key or current.covered < entry.covered:
+                    self._entries[code] = entry
+        return out

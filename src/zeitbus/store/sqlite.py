@@ -153,6 +153,7 @@ class SQLiteStore:
         # kept by the writer so that a fold need not read them back; None when not
         # all are known (after a restart, a rollback, another process's write).
         self._unfolded: dict[tuple[int, int], pending.Row] | None = None
+        self.pending_cache = pending.PendingCache()
         self._data_version = 0
         self.last_id = self.folded_id = 0
         self.max_ts: int = INT64_MIN
@@ -518,6 +519,8 @@ class SQLiteStore:
                     conn.execute(
                         "UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,)
                     )
+                if writer.rewrote_pending:
+                    pending.count_rewrite(conn)
                 folded = self.folded_id
                 if writer.last_id - folded >= self.fold_every:
                     folded = pending.fold(
@@ -578,6 +581,8 @@ class SQLiteStore:
             if not found:
                 return None
             found.sort()
+            if found[-1][0] > self.folded_id:
+                pending.count_rewrite(conn)
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
             conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
             conn.execute("DELETE FROM temp.doomed")

@@ -64,6 +64,8 @@ class BatchWriter:
         self.aggregate_rows: list[pending.Row] = []
         # This batch's rows above the watermark, kept for the next fold (store._unfolded).
         self.unfolded: dict[tuple[int, int], pending.Row] = {}
+        # Whether the batch changed pending rows other than by appending new ids.
+        self.rewrote_pending = False
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
@@ -220,6 +222,8 @@ class BatchWriter:
             )
             if taken:
                 raise InvalidArgument(f"event id {event_id} is already used in this log")
+            if self.folded_id < event_id <= self.store.last_id:
+                self.rewrote_pending = True  # among pending rows, not after them
             self.last_id = max(self.last_id, event_id)
         else:
             if self.last_id >= UINT32_MAX:
@@ -358,6 +362,7 @@ class BatchWriter:
                 if event_id > self.folded_id:
                     # Pending: counted from its current state when folded.
                     self._move_unfolded((event_id, position), new, new_origin)
+                    self.rewrote_pending = True
                     continue
                 leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
                 stats.add_row(joining, (6, new), ts, event_id)

@@ -29,6 +29,7 @@ from zeitbus.model import (
 )
 from zeitbus.related import related_uris
 from zeitbus.store import neighbours, pending, queries
+from zeitbus.store.queries import EventStruct
 from zeitbus.store.sqlite import MEMORY, SQLiteStore
 from zeitbus.validation import (
     Clock,
@@ -262,6 +263,25 @@ class Engine:
         """Zeitgeist's FindEvents: the events of ``find_event_ids``, in its order."""
         ids = self.find_event_ids(time_range, templates, storage_state, num_events, result_type)
         return [event for event in self.get_events(ids) if event is not None]
+
+    def get_event_structs(self, ids: Sequence[int]) -> list[EventStruct | None]:
+        """``get_events`` as Zeitgeist's structs of text fields (``queries.EventStruct``)."""
+        for event_id in ids:
+            _check_count(event_id, "an event id")
+        with self.store.reading() as conn:
+            return queries.get_event_structs(self.store, conn, list(ids))
+
+    def find_event_structs(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        num_events: int = 0,
+        result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
+    ) -> list[EventStruct]:
+        """``find_events`` as structs (``get_event_structs`` of ``find_event_ids``)."""
+        ids = self.find_event_ids(time_range, templates, storage_state, num_events, result_type)
+        return [struct for struct in self.get_event_structs(ids) if struct is not None]
 
     def find_event_ids_among(
         self,

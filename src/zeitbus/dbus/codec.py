@@ -153,7 +153,8 @@ def _framed(body: int, offsets: int) -> int:
 
 
 def _strings_size(strings: Sequence[str]) -> int:
-    return _framed(sum(len(s.encode()) + 1 for s in strings), len(strings))
+    # Each string is its UTF-8 bytes and a NUL; one encode of them all is cheaper.
+    return _framed(len("".join(strings).encode()) + len(strings), len(strings))
 
 
 def size_of(wire: WireEvent) -> int:
@@ -168,10 +169,21 @@ def size_of(wire: WireEvent) -> int:
 
 def events_to_wire(events: Sequence[Event | None], limit: int = MAX_RESULT_SIZE) -> list[WireEvent]:
     """Encoded events, or TooManyResults once they pass ``limit`` bytes (as upstream)."""
+    return structs_to_wire([event_to_wire(event) for event in events], limit)
+
+
+def structs_to_wire(
+    structs: Sequence[WireEvent | None], limit: int = MAX_RESULT_SIZE
+) -> list[WireEvent]:
+    """The engine's event structs as a reply: None as the NULL event, capped as above.
+
+    A struct (``Engine.get_event_structs``) is already an encoded event:
+    ``event_to_wire`` of the stored event, built from the rows.
+    """
     out: list[WireEvent] = []
     total = 0
-    for n, event in enumerate(events, start=1):
-        wire = event_to_wire(event)
+    for n, struct in enumerate(structs, start=1):
+        wire = [[], [], b""] if struct is None else struct
         total += size_of(wire)
         if total > limit:
             roughly = limit // max(1, total // n)

@@ -39,7 +39,7 @@ from dbus_fast.service import ServiceInterface, dbus_property
 from zeitbus.dbus.codec import (
     event_to_wire,
     events_from_wire,
-    events_to_wire,
+    structs_to_wire,
     templates_from_wire,
 )
 from zeitbus.dbus.monitors import DeleteNotification, InsertNotification, MonitorRegistry
@@ -247,8 +247,8 @@ class LogService:
     async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
         """GetEvents: events in request order, the NULL event for unknown ids."""
         if len(ids) <= INLINE_EVENTS and not self.engine.readers_wait_for_writers:
-            return events_to_wire(self.engine.get_events(ids))  # bounded: see _bounded_find
-        return await asyncio.to_thread(lambda: events_to_wire(self.engine.get_events(ids)))
+            return structs_to_wire(self.engine.get_event_structs(ids))  # bounded: see _bounded_find
+        return await asyncio.to_thread(lambda: structs_to_wire(self.engine.get_event_structs(ids)))
 
     async def find_event_ids(
         self,
@@ -280,8 +280,8 @@ class LogService:
         query = (TimeRange(*time_range), templates_from_wire(templates))
 
         def find() -> list[Any]:
-            found = self.engine.find_events(*query, storage_state, num_events, result_type)
-            return events_to_wire(found)
+            found = self.engine.find_event_structs(*query, storage_state, num_events, result_type)
+            return structs_to_wire(found)
 
         if self._bounded(query[1], storage_state, num_events, result_type, INLINE_EVENTS):
             return find()

@@ -104,3 +104,16 @@ def test_histogram_gives_day_zero_to_timestamps_beyond_the_calendar(engine: Engi
     days = dict(engine.histogram())
     assert days[0] == 1
     assert sum(days.values()) == 2
+
+
+def test_pending_rows_are_folded_once_writes_pause(tmp_path: Path) -> None:
+    """Inserts leave aggregates to a fold; a pause in the writes folds them."""
+    with Engine.open(tmp_path / "data") as engine:
+        ids = engine.insert_events([_event(1000 + n, f"file:///{n % 7}") for n in range(50)])
+        assert engine.store.folded_id < max(ids)  # far below the fold interval
+        deadline = time.monotonic() + 30
+        while engine.store.folded_id < max(ids):
+            assert time.monotonic() < deadline, "the pending rows were never folded"
+            time.sleep(0.05)
+        popular = engine.find_event_ids(result_type=ResultType.MOST_POPULAR_SUBJECTS)
+        assert len(popular) == 7

@@ -34,9 +34,10 @@ from dataclasses import dataclass
 
 from zeitbus.store import stats
 
-# Events folded in one go. Readers add up to this many events' rows (kept between
-# reads by PendingCache, so a read after a write adds only the rows it has not seen).
-FOLD_EVERY = 16000
+# Events folded in one go during a burst of inserts (a pause folds whatever is
+# pending: SQLiteStore._fold_while_idle). Readers add up to this many events' rows,
+# kept between reads by PendingCache, so a read after a write adds only new rows.
+FOLD_EVERY = 32000
 
 # Pending rows with their group keys in stats.FIELDS order (codes 1..8), then the info.
 PENDING_ROWS = """
@@ -55,12 +56,20 @@ def folded_id(conn: sqlite3.Connection) -> int:
     return 0 if row is None else int(row[0])
 
 
-def count_rewrite(conn: sqlite3.Connection) -> None:
-    """Record that a pending row changed or went away (see ``PendingCache``)."""
+def count_rewrite(conn: sqlite3.Connection, *, moves_only: bool = False) -> None:
+    """Record that a pending row changed or went away (see ``PendingCache``).
+
+    ``moves_only``: only pending rows' current uri and origin changed.
+    """
     conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('rewrites', 1)"
-        " ON CONFLICT (key) DO UPDATE SET value = value + 1"
+        "INSERT INTO meta (key, value) VALUES (?, 1)"
+        " ON CONFLICT (key) DO UPDATE SET value = value + 1",
+        ("moves" if moves_only else "rewrites",),
     )
+
+
+# The group fields a move changes (current uri and origin); see stats.FIELDS.
+_MOVED_CODES = (6, 8)
 
 
 def set_folded_id(conn: sqlite3.Connection, value: int) -> None:
@@ -137,7 +146,7 @@ Groups = Mapping[int, Sequence[int]]  # value -> (rows, newest_ts, newest_id, ol
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    key: tuple[int, int]  # (watermark, rewrites) of the snapshot it was made in
+    key: tuple[int, int, int]  # (watermark, rewrites, moves) of the snapshot it was made in
     covered: int  # the highest event id whose rows it includes
     groups: Groups
 
@@ -151,7 +160,8 @@ class PendingCache:
     later snapshot with the same watermark, which aggregates only the rows
     after N. Anything else that changes a pending row (a move, a delete, an
     import below the last id) counts in ``meta.rewrites`` (``count_rewrite``),
-    in the same transaction, and retires every entry.
+    in the same transaction, and retires every entry; a move of pending rows
+    counts in ``meta.moves`` and retires only the current uri and origin ones.
     """
 
     def __init__(self) -> None:
@@ -164,14 +174,21 @@ class PendingCache:
         Call inside ``snapshot(conn)``, so that they and the tables agree.
         """
         meta = dict(
-            conn.execute("SELECT key, value FROM meta WHERE key IN ('folded_id', 'rewrites')")
+            conn.execute(
+                "SELECT key, value FROM meta WHERE key IN ('folded_id', 'rewrites', 'moves')"
+            )
         )
-        key = (int(meta.get("folded_id", 0)), int(meta.get("rewrites", 0)))
+        watermark = int(meta.get("folded_id", 0))
+        rewrites, moves = int(meta.get("rewrites", 0)), int(meta.get("moves", 0))
+        keys = [(watermark, rewrites, moves if code in _MOVED_CODES else 0) for code in codes]
         top = int(conn.execute("SELECT max(id) FROM event").fetchone()[0] or 0)
         with self._lock:
             found = [self._entries.get(code) for code in codes]
-        bases = [e if e is not None and e.key == key and e.covered <= top else None for e in found]
-        start = min(key[0] if e is None else e.covered for e in bases)
+        bases = [
+            e if e is not None and e.key == key and e.covered <= top else None
+            for e, key in zip(found, keys, strict=True)
+        ]
+        start = min(watermark if e is None else e.covered for e in bases)
         fresh: list[dict[int, list[int]]] = [{} for _ in codes]
         if start < top:
             columns = [10 if code is None else code + 1 for code in codes]
@@ -184,7 +201,7 @@ class PendingCache:
                         stats.combine(adding, value, (1, row[0], event_id, row[0], event_id))
         out: list[Groups] = []
         made: dict[int | None, _Entry] = {}
-        for code, base, new in zip(codes, bases, fresh, strict=True):
+        for code, key, base, new in zip(codes, keys, bases, fresh, strict=True):
             if base is not None and not new:
                 out.append(base.groups)
                 continue

@@ -30,6 +30,7 @@ from zeitbus.errors import (
     DatabaseCorrupt,
     DatabaseError,
     InvalidKey,
+    ZeitbusError,
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
@@ -285,6 +286,8 @@ class SQLiteStore:
                     return
                 mode = "PASSIVE" if asked else "TRUNCATE"
                 idle_round_due = asked
+                if not asked:
+                    self._fold_while_idle()
                 try:
                     conn.execute(f"PRAGMA wal_checkpoint({mode})")
                 except sqlite3.Error as error:
@@ -293,6 +296,19 @@ class SQLiteStore:
                     logger.log(level, "WAL checkpoint (%s) failed: %s", mode, error)
         finally:
             conn.close()
+
+    def _fold_while_idle(self) -> None:
+        """Fold the pending rows once writes pause (store/pending.py).
+
+        Inserts fold only every ``fold_every`` events; folding when the log is
+        idle keeps the pending rows, which readers add up, few between bursts.
+        """
+        if self.last_id <= self.folded_id:
+            return
+        try:
+            self.fold()
+        except ZeitbusError as error:  # busy, say: the next pause tries again
+            logger.warning("folding the pending rows failed: %s", error)
 
     def _committed(self, conn: sqlite3.Connection, changes_before: int) -> None:
         """Ask for a checkpoint after a commit that wrote, at most once a second.
@@ -521,6 +537,8 @@ class SQLiteStore:
                     )
                 if writer.rewrote_pending:
                     pending.count_rewrite(conn)
+                if writer.moved_pending:
+                    pending.count_rewrite(conn, moves_only=True)
                 folded = self.folded_id
                 if writer.last_id - folded >= self.fold_every:
                     folded = pending.fold(

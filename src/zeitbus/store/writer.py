@@ -64,8 +64,10 @@ class BatchWriter:
         self.aggregate_rows: list[pending.Row] = []
         # This batch's rows above the watermark, kept for the next fold (store._unfolded).
         self.unfolded: dict[tuple[int, int], pending.Row] = {}
-        # Whether the batch changed pending rows other than by appending new ids.
+        # Whether the batch changed pending rows other than by appending new ids:
+        # storing ids among theirs, or moving them (see pending.PendingCache).
         self.rewrote_pending = False
+        self.moved_pending = False
         self.max_ts = INT64_MIN
         self.new_terms: set[int] = set()
         self.fresh_uids: list[bytes] = []
@@ -362,7 +364,7 @@ class BatchWriter:
                 if event_id > self.folded_id:
                     # Pending: counted from its current state when folded.
                     self._move_unfolded((event_id, position), new, new_origin)
-                    self.rewrote_pending = True
+                    self.moved_pending = True
                     continue
                 leaving[(6, current_uri)] = leaving.get((6, current_uri), 0) + 1
                 stats.add_row(joining, (6, new), ts, event_id)

@@ -150,11 +150,12 @@ class BatchWriter:
 
         A long-running writer knows nearly every subject it meets; a fresh
         one (a restart, an import) would otherwise look each up on its own.
+        Found ones go straight into the subject cache; the rest are new infos.
         """
         store = self.store
         seen, seen_now = store._subjects, store._pending_subjects
         infos, infos_now = store._infos, store._pending_infos
-        wanted: set[InfoKey] = set()
+        wanted: dict[InfoKey, list[SubjectKey]] = {}
         for event in events:
             if event is None:
                 continue
@@ -164,11 +165,18 @@ class BatchWriter:
                 if key in seen or key in seen_now:
                     continue
                 info_key = self._info_key(subject, actor)
-                if info_key not in infos and info_key not in infos_now:
-                    wanted.add(info_key)
-        if wanted:
-            for row in self.conn.execute(_INFOS_BY_KEY, (json.dumps(list(wanted)),)):
-                infos_now[tuple(row[1:])] = row[0]
+                info = infos.get(info_key) or infos_now.get(info_key)
+                if info is not None:
+                    seen_now[key] = (info, info_key[4], info_key[2], info_key[5])
+                else:
+                    wanted.setdefault(info_key, []).append(key)
+        if not wanted:
+            return
+        for row in self.conn.execute(_INFOS_BY_KEY, (json.dumps(list(wanted)),)):
+            info, info_key = row[0], tuple(row[1:])
+            infos_now[info_key] = info
+            for key in wanted[info_key]:
+                seen_now[key] = (info, info_key[4], info_key[2], info_key[5])
 
     def _info_key(self, subject: Subject, actor: int) -> InfoKey:
         """A subject's subject_info key (its strings as term ids, NULL for empty)."""

@@ -153,7 +153,7 @@ def import_command(state: State, /, file: IO[bytes], skip_bad: bool, keep_ids: b
 )
 @pass_state
 def import_zeitgeist_command(state: State, /, path: Path, keep_ids: bool | None) -> None:
-    """Import a Zeitgeist activity.sqlite (schema 10 or 11) with a progress bar.
+    """Import a Zeitgeist activity.sqlite (schema 3 to 11) with a progress bar.
 
     PATH is the file or the directory holding it (usually
     ~/.local/share/zeitgeist). The file is only read, never written, and a

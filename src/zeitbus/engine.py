@@ -106,6 +106,31 @@ def _check_range(time_range: TimeRange) -> TimeRange:
     return time_range
 
 
+class _StepBudget:
+    """A progress handler on ``conn`` that interrupts SQLite after about ``steps`` VM steps."""
+
+    _EVERY = 1000  # steps between calls of the handler
+
+    def __init__(self, conn: sqlite3.Connection, steps: int) -> None:
+        self._conn = conn
+        self._calls_left = max(1, steps // self._EVERY)
+        self.spent = False
+
+    def __enter__(self) -> _StepBudget:
+        self._conn.set_progress_handler(self._step, self._EVERY)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._conn.set_progress_handler(None, 0)
+
+    def _step(self) -> int:
+        self._calls_left -= 1
+        if self._calls_left > 0:
+            return 0
+        self.spent = True
+        return 1  # SQLite stops the statement: OperationalError "interrupted"
+
+
 class Engine:
     """The event log: insert, get, find, related URIs, delete, and the feed."""
 
@@ -263,6 +288,38 @@ class Engine:
         """Zeitgeist's FindEvents: the events of ``find_event_ids``, in its order."""
         ids = self.find_event_ids(time_range, templates, storage_state, num_events, result_type)
         return [event for event in self.get_events(ids) if event is not None]
+
+    def find_event_ids_within(
+        self,
+        steps: int,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        num_events: int = 0,
+        result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
+    ) -> list[int] | None:
+        """``find_event_ids``, or None once SQLite has run about ``steps`` VM steps on it.
+
+        For a caller that must not wait long (the D-Bus daemon's event loop):
+        a find that needs more is stopped and can be run again without a
+        budget elsewhere; reading has no effects, so nothing is left half
+        done. Work outside SQLite is not counted: keep it bounded (a limit,
+        a few templates) before asking.
+        """
+        time_range = _check_range(time_range or TimeRange())
+        checked = _check_templates(templates)
+        state = StorageState.parse(storage_state)
+        num = _check_count(num_events, "num_events")
+        kind = ResultType.parse(result_type)
+        with self.store.reading() as conn, _StepBudget(conn, steps) as budget:
+            try:
+                return queries.find_event_ids(
+                    self.store, conn, time_range, checked, state, num, kind
+                )
+            except sqlite3.OperationalError:
+                if budget.spent:
+                    return None
+                raise
 
     def get_event_structs(self, ids: Sequence[int]) -> list[EventStruct | None]:
         """``get_events`` as Zeitgeist's structs of text fields (``queries.EventStruct``)."""

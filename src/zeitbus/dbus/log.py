@@ -3,7 +3,10 @@
 Theory of operation. Each method decodes its arguments (``codec``), calls
 one Engine method in a worker thread, and encodes the answer, so a long query
 never stops the bus from being served. The engine is thread-safe (one writer,
-a reader connection per thread).
+a reader connection per thread). GetEvents, FindEventIds and FindEvents are
+first tried on the event loop, where the thread hand-off is saved, if their
+work is bounded: a few ids, or a limited find under a budget of SQLite steps
+that stops it and hands it to a thread when it runs over (``INLINE_STEPS``).
 
 Method calls are dispatched by ``objects.ExportedObject``, not by
 dbus-fast's ``ServiceInterface``, because InsertEvents and the monitor
@@ -45,13 +48,14 @@ from zeitbus.dbus.codec import (
 from zeitbus.dbus.monitors import DeleteNotification, InsertNotification, MonitorRegistry
 from zeitbus.dbus.objects import (
     BUS_DAEMON,
+    LATER,
     NAME_OWNER_CHANGED,
     ExportedObject,
     Method,
     add_match,
 )
 from zeitbus.engine import Engine
-from zeitbus.model import Change, ChangeKind, Event, Subject, TimeRange
+from zeitbus.model import Change, ChangeKind, Event, TimeRange
 
 logger = logging.getLogger(__name__)
 
@@ -137,38 +141,35 @@ class LogProperties(ServiceInterface):
 
 # Calls answered on the event loop rather than a worker thread: the hand-off to
 # a thread and back costs about 0.2 ms a call, as much as a simple query
-# itself (docs/performance.md), but only work whose cost is bounded whatever
-# the log may skip it, or one slow query would stop the bus.
-INLINE_IDS = 1000
-INLINE_EVENTS = 100
-_ANY_STORAGE = 2
+# itself (docs/performance.md). A read is tried on the loop when its Python
+# work is bounded (a limit, a few templates, a plain result type) and SQLite's
+# is capped by a step budget: a find that runs over it is stopped and run again
+# in a thread, so one slow query never stops the bus for more than the budget.
+INLINE_IDS = 1000  # FindEventIds limit
+INLINE_EVENTS = 100  # GetEvents ids, FindEvents limit
+INLINE_TEMPLATES = 8
+# SQLite VM steps: the 50 most recent events for any one-field template take
+# 300-14,000 at 100k events; 50,000 is about 2 ms at the slowest step rate
+# measured (a walk testing each event's subjects), so a find that runs over
+# wastes at most that before its thread starts.
+INLINE_STEPS = 50_000
 _PLAIN_EVENT_TYPES = (0, 1)  # MostRecentEvents, LeastRecentEvents
 
 
-def bounded_find(
-    templates: Sequence[Event], storage_state: int, num_events: int, result_type: int, limit: int
-) -> bool:
-    """True for a find that reads at most about ``num_events`` rows per template.
+def may_answer_inline(templates: int, num_events: int, result_type: int, limit: int) -> bool:
+    """True for a find worth trying on the loop under the step budget.
 
-    Most or least recent events, a limit, any storage, and templates that set
-    nothing but an exact actor: each template is then one walk of the
-    (actor, timestamp) or timestamp index that stops at the limit. Anything
-    else (a subject field, a negation, a prefix, a grouped type) may have to
-    walk far for its matches.
+    Most or least recent events, a limit up to ``limit`` and at most
+    ``INLINE_TEMPLATES`` templates: the work outside SQLite (compiling the
+    templates, one row per result) is then small whatever the log holds.
+    Grouped types aggregate in Python and no limit may mean the whole log:
+    those always go to a thread.
     """
-    if result_type not in _PLAIN_EVENT_TYPES or storage_state != _ANY_STORAGE:
-        return False
-    if not 0 < num_events <= limit or len(templates) > 8:
-        return False
-    for template in templates:
-        actor = template.actor
-        if actor.startswith("!") or actor.endswith("*"):
-            return False
-        if template != Event(timestamp=template.timestamp, actor=actor, subjects=template.subjects):
-            return False
-        if any(subject != Subject() for subject in template.subjects):
-            return False
-    return True
+    return (
+        result_type in _PLAIN_EVENT_TYPES
+        and 0 < num_events <= limit
+        and templates <= INLINE_TEMPLATES
+    )
 
 
 class LogService:
@@ -207,6 +208,11 @@ class LogService:
                 "Quit": self.quit,
             },
             properties=LogProperties(datapath, extensions),
+            quick={
+                "GetEvents": self._get_events_now,
+                "FindEventIds": self._find_event_ids_now,
+                "FindEvents": self._find_events_now,
+            },
         )
         self._object.after_reply("Quit", on_quit)  # the reply goes out before the daemon stops
 
@@ -246,8 +252,6 @@ class LogService:
 
     async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
         """GetEvents: events in request order, the NULL event for unknown ids."""
-        if len(ids) <= INLINE_EVENTS and not self.engine.readers_wait_for_writers:
-            return structs_to_wire(self.engine.get_event_structs(ids))  # bounded: see _bounded_find
         return await asyncio.to_thread(lambda: structs_to_wire(self.engine.get_event_structs(ids)))
 
     async def find_event_ids(
@@ -261,8 +265,6 @@ class LogService:
     ) -> list[int]:
         """FindEventIds."""
         query = (TimeRange(*time_range), templates_from_wire(templates))
-        if self._bounded(query[1], storage_state, num_events, result_type, INLINE_IDS):
-            return self.engine.find_event_ids(*query, storage_state, num_events, result_type)
         return await asyncio.to_thread(
             self.engine.find_event_ids, *query, storage_state, num_events, result_type
         )
@@ -283,21 +285,69 @@ class LogService:
             found = self.engine.find_event_structs(*query, storage_state, num_events, result_type)
             return structs_to_wire(found)
 
-        if self._bounded(query[1], storage_state, num_events, result_type, INLINE_EVENTS):
-            return find()
         return await asyncio.to_thread(find)
 
-    def _bounded(
+    # The same three on the event loop, when they are quick (see INLINE_STEPS).
+
+    def _get_events_now(self, sender: str, ids: list[int]) -> Any:
+        """GetEvents of up to ``INLINE_EVENTS`` ids (bounded by the ids), or LATER."""
+        if len(ids) > INLINE_EVENTS or self.engine.readers_wait_for_writers:
+            return LATER
+        return structs_to_wire(self.engine.get_event_structs(ids))
+
+    def _find_event_ids_now(
         self,
-        templates: Sequence[Event],
+        sender: str,
+        time_range: list[int],
+        templates: list[Any],
         storage_state: int,
         num_events: int,
         result_type: int,
+    ) -> Any:
+        """FindEventIds within the step budget, or LATER."""
+        query = (time_range, templates, storage_state, num_events, result_type)
+        ids = self._find_ids_now(*query, limit=INLINE_IDS)
+        return LATER if ids is None else ids
+
+    def _find_events_now(
+        self,
+        sender: str,
+        time_range: list[int],
+        templates: list[Any],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+    ) -> Any:
+        """FindEvents within the step budget, or LATER."""
+        query = (time_range, templates, storage_state, num_events, result_type)
+        ids = self._find_ids_now(*query, limit=INLINE_EVENTS)
+        if ids is None:
+            return LATER
+        found = self.engine.get_event_structs(ids)
+        return structs_to_wire([struct for struct in found if struct is not None])
+
+    def _find_ids_now(
+        self,
+        time_range: list[int],
+        templates: list[Any],
+        storage_state: int,
+        num_events: int,
+        result_type: int,
+        *,
         limit: int,
-    ) -> bool:
-        """True if a find can run on the event loop without stopping the bus for long."""
-        return not self.engine.readers_wait_for_writers and bounded_find(
-            templates, storage_state, num_events, result_type, limit
+    ) -> list[int] | None:
+        """The ids of a find tried on the loop; None if it belongs in a thread."""
+        if self.engine.readers_wait_for_writers or not may_answer_inline(
+            len(templates), num_events, result_type, limit
+        ):
+            return None
+        return self.engine.find_event_ids_within(
+            INLINE_STEPS,
+            TimeRange(*time_range),
+            templates_from_wire(templates),
+            storage_state,
+            num_events,
+            result_type,
         )
 
     async def find_related_uris(

@@ -175,6 +175,10 @@ def zeitbus_side(run_dir: Path) -> Iterator[Side]:
             ZEITGEIST_DATA_PATH=str(data),
             XDG_DATA_HOME=str(run_dir / "xdg-data"),
             XDG_CACHE_HOME=str(run_dir / "cache"),
+            # Like for like: the reference runs without its full-text indexer (no
+            # SimpleIndexer on its private bus), so ours runs without SearchEngine,
+            # which would index every insert and add fts.sqlite to the disk figure.
+            ZEITGEIST_DISABLED_EXTENSIONS="SearchEngine",
         )
         for name in ("ZEITGEIST_DATABASE_PATH", "ZEITBUS_DATA_DIR"):
             env.pop(name, None)

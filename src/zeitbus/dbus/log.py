@@ -149,10 +149,10 @@ INLINE_IDS = 1000  # FindEventIds limit
 INLINE_EVENTS = 100  # GetEvents ids, FindEvents limit
 INLINE_TEMPLATES = 8
 # SQLite VM steps: the 50 most recent events for any one-field template take
-# 300-14,000 at 100k events; 50,000 is about 2 ms at the slowest step rate
-# measured (a walk testing each event's subjects), so a find that runs over
-# wastes at most that before its thread starts.
-INLINE_STEPS = 50_000
+# 200-16,500 at 100k and at 1M events; 30,000 is about 1.2 ms at the slowest
+# step rate measured (24,600 a ms: a walk testing each event's subjects), so a
+# find that runs over wastes at most about that before its thread starts.
+INLINE_STEPS = 30_000
 _PLAIN_EVENT_TYPES = (0, 1)  # MostRecentEvents, LeastRecentEvents
 
 

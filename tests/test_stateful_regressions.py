@@ -11,7 +11,7 @@ import sqlite3
 
 import pytest
 
-from zeitbus import Engine, Event, Subject
+from zeitbus import Engine, Event, ResultType, Subject
 from zeitbus.ontology import ACCESS_EVENT, MOVE_EVENT, USER_ACTIVITY
 
 _ORPHAN_TERMS = """
@@ -138,3 +138,31 @@ def test_current_origin_star_skips_explicitly_empty_current_origin(engine: Engin
     assert engine.find_event_ids(templates=[star]) == []
     not_star = Event(subjects=(Subject(current_origin="!*"),))
     assert engine.find_event_ids(templates=[not_star]) == [2, 1]
+
+
+def test_a_deleted_pending_row_never_stays_a_groups_representative(engine: Engine) -> None:
+    """Deleting a group's folded newest row re-picks it among folded rows only.
+
+    Found by the differential test once folds also ran when writes paused: the
+    re-pick chose a newer *pending* row, and when that row was deleted in turn
+    no folded row of the group went, so nothing repaired the group and the
+    deleted event came back as the group's most recent subject.
+    """
+    engine.store.fold_every = 10**6
+
+    def access(ts: int) -> Event:
+        return Event(
+            timestamp=ts,
+            interpretation=ACCESS_EVENT,
+            manifestation=USER_ACTIVITY,
+            actor="application://a.desktop",
+            subjects=(Subject(uri="file:///x"),),
+        )
+
+    first, second = engine.insert_events([access(1000), access(2000)])
+    engine.store.fold()
+    (pending,) = engine.insert_events([access(3000)])
+    engine.delete_events([second])
+    engine.delete_events([pending])
+    for result_type in (ResultType.MOST_RECENT_SUBJECTS, ResultType.MOST_RECENT_CURRENT_URI):
+        assert engine.find_event_ids(result_type=result_type) == [first], result_type.name

@@ -19,9 +19,9 @@ New ids only grow, so a normal insert is always pending. An import that
 keeps ids may store an id below the watermark; such rows are aggregated at
 once, in their own transaction, as before. Deletes and MoveEvents adjust the
 aggregates only for folded rows (pending rows are counted from their current
-state when folded); when they re-pick a representative they look at every
-row, pending ones included, which is harmless because a fold takes maxima
-and minima again.
+state when folded), and when they re-pick a representative they pick it
+among the folded rows: the aggregates describe exactly the folded rows, so
+a pending row deleted later never leaves one behind.
 """
 
 from __future__ import annotations

@@ -303,8 +303,9 @@ class SQLiteStore:
         Inserts fold only every ``fold_every`` events; folding when the log is
         idle keeps the pending rows, which readers add up, few between bursts.
         """
-        if self.last_id <= self.folded_id:
-            return
+        with self._lock:
+            if self.last_id <= self.folded_id:
+                return
         try:
             self.fold()
         except ZeitbusError as error:  # busy, say: the next pause tries again
@@ -513,51 +514,54 @@ class SQLiteStore:
         ``replay`` a MoveEvent does not rewrite earlier rows, because the
         events being restored already carry the result.
         """
-        ids: list[int] = []
-        stored: list[int] = []
-        try:
-            with self.writing() as conn:
-                writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
-                writer.resolve_terms(events)
-                for event in events:
-                    if event is None:
-                        ids.append(0)
-                        continue
-                    event_id, new = writer.add(event)
-                    ids.append(event_id)
-                    if new:
-                        stored.append(event_id)
-                writer.flush()
-                if writer.deduplicated and writer.new_terms:
-                    # A duplicate's new strings (a new text, say) are used by nothing.
-                    self.drop_orphans(conn, writer.new_terms)
-                if stored:
-                    conn.execute(
-                        "UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,)
-                    )
-                if writer.rewrote_pending:
-                    pending.count_rewrite(conn)
-                if writer.moved_pending:
-                    pending.count_rewrite(conn, moves_only=True)
-                folded = self.folded_id
-                if writer.last_id - folded >= self.fold_every:
-                    folded = pending.fold(
-                        conn, folded, writer.last_id, self._unfolded_rows(writer.unfolded)
-                    )
-        except BaseException:
-            self._unfolded = None  # a move may have changed kept rows the rollback restored
-            raise
-        if folded != self.folded_id:
-            self._unfolded = {}
-        elif self._unfolded is not None:
-            self._unfolded.update(writer.unfolded)
-        self.last_id = writer.last_id
-        self.folded_id = folded
-        self.max_ts = max(self.max_ts, writer.max_ts)
-        self._since_analyze += len(stored)
-        if self._since_analyze >= max(1000, self.last_id // 10):
-            self._analyze()
-        return ids, stored
+        # The lock also covers what follows the commit: another thread's fold must
+        # not run between the commit and the watermark, ids and kept rows it sets.
+        with self._lock:
+            ids: list[int] = []
+            stored: list[int] = []
+            try:
+                with self.writing() as conn:
+                    writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
+                    writer.resolve_terms(events)
+                    for event in events:
+                        if event is None:
+                            ids.append(0)
+                            continue
+                        event_id, new = writer.add(event)
+                        ids.append(event_id)
+                        if new:
+                            stored.append(event_id)
+                    writer.flush()
+                    if writer.deduplicated and writer.new_terms:
+                        # A duplicate's new strings (a new text, say) are used by nothing.
+                        self.drop_orphans(conn, writer.new_terms)
+                    if stored:
+                        conn.execute(
+                            "UPDATE meta SET value = ? WHERE key = 'last_id'", (writer.last_id,)
+                        )
+                    if writer.rewrote_pending:
+                        pending.count_rewrite(conn)
+                    if writer.moved_pending:
+                        pending.count_rewrite(conn, moves_only=True)
+                    folded = self.folded_id
+                    if writer.last_id - folded >= self.fold_every:
+                        folded = pending.fold(
+                            conn, folded, writer.last_id, self._unfolded_rows(writer.unfolded)
+                        )
+            except BaseException:
+                self._unfolded = None  # a move may have changed kept rows the rollback restored
+                raise
+            if folded != self.folded_id:
+                self._unfolded = {}
+            elif self._unfolded is not None:
+                self._unfolded.update(writer.unfolded)
+            self.last_id = writer.last_id
+            self.folded_id = folded
+            self.max_ts = max(self.max_ts, writer.max_ts)
+            self._since_analyze += len(stored)
+            if self._since_analyze >= max(1000, self.last_id // 10):
+                self._analyze()
+            return ids, stored
 
     def _unfolded_rows(
         self, new: dict[tuple[int, int], pending.Row] | None = None
@@ -569,10 +573,11 @@ class SQLiteStore:
 
     def fold(self) -> None:
         """Fold every pending row into the aggregates now (store/pending.py)."""
-        with self.writing() as conn:
-            folded = pending.fold(conn, self.folded_id, self.last_id, self._unfolded_rows())
-        self.folded_id = folded
-        self._unfolded = {}
+        with self._lock:  # the commit and the state it sets, as one step (see insert)
+            with self.writing() as conn:
+                folded = pending.fold(conn, self.folded_id, self.last_id, self._unfolded_rows())
+            self.folded_id = folded
+            self._unfolded = {}
 
     def _analyze(self) -> None:
         with self._lock, translate_errors():
@@ -582,58 +587,61 @@ class SQLiteStore:
 
     def delete(self, ids: Sequence[int]) -> Deleted | None:
         """Delete events by local id; None if none of them existed."""
-        wanted = sorted({i for i in ids if 0 < i <= UINT32_MAX})
-        if not wanted:
-            return None
-        found: list[tuple[int, int, bytes]] = []
-        with self.writing() as conn:
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = _json_ids(wanted[start : start + _CHUNK])
-                found.extend(
-                    conn.execute(
-                        "SELECT id, timestamp, uid FROM event"
-                        " WHERE id IN (SELECT value FROM json_each(?))",
-                        (chunk,),
-                    ).fetchall()
-                )
-            if not found:
+        with self._lock:  # the commit and the kept rows it updates, as one step (see insert)
+            wanted = sorted({i for i in ids if 0 < i <= UINT32_MAX})
+            if not wanted:
                 return None
-            found.sort()
-            if found[-1][0] > self.folded_id:
-                pending.count_rewrite(conn)
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
-            conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
-            conn.execute("DELETE FROM temp.doomed")
-            conn.execute("DELETE FROM temp.candidate")
-            conn.executemany("INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found])
-            conn.execute(_COLLECT_CANDIDATES)
-            # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
-            # Pending rows are in no aggregate yet: only folded rows are taken off.
-            leaving = stats.rows_of_doomed(conn, self.folded_id)
-            stats.subtract(conn, leaving)
-            infos = conn.execute(_DOOMED_INFOS, (self.folded_id,)).fetchall()
-            conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
-            conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
-            self._release_infos(conn, infos)
-            stats.repair(conn, leaving.keys(), {r[0] for r in found})
-            first_seq = None
-            for event_id, timestamp, uid in found:
-                seq = conn.execute(
-                    "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
-                    (event_id, uid, timestamp),
-                ).lastrowid
-                first_seq = first_seq or seq
-            self.drop_orphans(conn, None)
-        assert first_seq is not None
-        if self._unfolded is not None and found[-1][0] > self.folded_id:
-            gone = {r[0] for r in found}
-            self._unfolded = {k: v for k, v in self._unfolded.items() if k[0] not in gone}
-        changes = tuple(
-            Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
-            for n, (event_id, timestamp, uid) in enumerate(found)
-        )
-        timestamps = [r[1] for r in found]
-        return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
+            found: list[tuple[int, int, bytes]] = []
+            with self.writing() as conn:
+                for start in range(0, len(wanted), _CHUNK):
+                    chunk = _json_ids(wanted[start : start + _CHUNK])
+                    found.extend(
+                        conn.execute(
+                            "SELECT id, timestamp, uid FROM event"
+                            " WHERE id IN (SELECT value FROM json_each(?))",
+                            (chunk,),
+                        ).fetchall()
+                    )
+                if not found:
+                    return None
+                found.sort()
+                if found[-1][0] > self.folded_id:
+                    pending.count_rewrite(conn)
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
+                conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
+                conn.execute("DELETE FROM temp.doomed")
+                conn.execute("DELETE FROM temp.candidate")
+                conn.executemany(
+                    "INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found]
+                )
+                conn.execute(_COLLECT_CANDIDATES)
+                # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
+                # Pending rows are in no aggregate yet: only folded rows are taken off.
+                leaving = stats.rows_of_doomed(conn, self.folded_id)
+                stats.subtract(conn, leaving)
+                infos = conn.execute(_DOOMED_INFOS, (self.folded_id,)).fetchall()
+                conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
+                conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
+                self._release_infos(conn, infos)
+                stats.repair(conn, leaving.keys(), {r[0] for r in found}, self.folded_id)
+                first_seq = None
+                for event_id, timestamp, uid in found:
+                    seq = conn.execute(
+                        "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
+                        (event_id, uid, timestamp),
+                    ).lastrowid
+                    first_seq = first_seq or seq
+                self.drop_orphans(conn, None)
+            assert first_seq is not None
+            if self._unfolded is not None and found[-1][0] > self.folded_id:
+                gone = {r[0] for r in found}
+                self._unfolded = {k: v for k, v in self._unfolded.items() if k[0] not in gone}
+            changes = tuple(
+                Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
+                for n, (event_id, timestamp, uid) in enumerate(found)
+            )
+            timestamps = [r[1] for r in found]
+            return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
 
     def _release_infos(self, conn: sqlite3.Connection, infos: list[tuple[int, int]]) -> None:
         """Take deleted rows off their infos; drop unused infos, re-pick lost ends."""
@@ -653,7 +661,7 @@ class SQLiteStore:
                 (_json_ids([row[0] for row in unused]),),
             )
             self._dropped_infos.update(tuple(row[1:]) for row in unused)
-        conn.execute(_REPICK_INFO_ENDS, (touched,))
+        conn.execute(_REPICK_INFO_ENDS, (touched, self.folded_id))
 
     def drop_orphans(self, conn: sqlite3.Connection, candidates: set[int] | None) -> None:
         """Delete the terms among ``candidates`` (or ``temp.candidate``) no row uses.
@@ -751,15 +759,21 @@ INSERT OR IGNORE INTO temp.candidate (id)
 """
 # An info whose newest or oldest row was deleted re-picks it: two probes of
 # the (info, timestamp) index each.
+# An info's aggregates describe its folded rows (store/pending.py), so ends are
+# re-picked among them (?2: the watermark); NULL when none is left.
 _REPICK_INFO_ENDS = """
 UPDATE subject_info SET
-    newest_ts = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id),
+    newest_ts = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id
+        AND event_id <= ?2),
     newest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
-        AND timestamp = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id)),
-    oldest_ts = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id),
+        AND event_id <= ?2 AND timestamp = (SELECT max(timestamp) FROM subject
+            WHERE info = subject_info.id AND event_id <= ?2)),
+    oldest_ts = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id
+        AND event_id <= ?2),
     oldest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
-        AND timestamp = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id))
-WHERE id IN (SELECT value FROM json_each(?))
+        AND event_id <= ?2 AND timestamp = (SELECT min(timestamp) FROM subject
+            WHERE info = subject_info.id AND event_id <= ?2))
+WHERE id IN (SELECT value FROM json_each(?1))
     AND (newest_id IN (SELECT id FROM temp.doomed) OR oldest_id IN (SELECT id FROM temp.doomed))
 """
 # The infos of the doomed rows, with how many folded rows each loses.

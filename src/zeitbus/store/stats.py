@@ -152,8 +152,16 @@ def subtract(conn: sqlite3.Connection, counts: dict[tuple[int, int], int]) -> No
     )
 
 
-def repair(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[int]) -> None:
-    """Drop emptied groups among ``keys``; re-pick representatives in ``gone``."""
+def repair(
+    conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[int], folded_id: int
+) -> None:
+    """Drop emptied groups among ``keys``; re-pick representatives in ``gone``.
+
+    ``stat`` describes the folded rows only (events up to ``folded_id``), so a
+    representative is picked among them: a pending row picked here could be
+    deleted later without its group being repaired (readers add the pending
+    rows themselves, store/pending.py).
+    """
     for code, value in keys:
         row = conn.execute(
             "SELECT rows, newest_id, oldest_id FROM stat WHERE field = ? AND value = ?",
@@ -164,17 +172,17 @@ def repair(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]], gone: set[
         if row[0] <= 0:
             conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
         elif row[1] in gone or row[2] in gone:
-            _recompute_ends(conn, code, value)
+            _recompute_ends(conn, code, value, folded_id)
 
 
-def _recompute_ends(conn: sqlite3.Connection, code: int, value: int) -> None:
+def _recompute_ends(conn: sqlite3.Connection, code: int, value: int, folded_id: int) -> None:
     """Re-pick a group's newest and oldest rows with a few index probes."""
     ends = []
     for newest in (True, False):
         found = [
             end
             for branch in _BRANCHES[code]
-            if (end := _branch_end(conn, *branch, value, newest)) is not None
+            if (end := _branch_end(conn, *branch, value, newest, folded_id)) is not None
         ]
         if not found:
             conn.execute("DELETE FROM stat WHERE field = ? AND value = ?", (code, value))
@@ -196,11 +204,13 @@ def _branch_end(
     info_column: str | None,
     value: int,
     newest: bool,
+    folded_id: int,
 ) -> tuple[int, int] | None:
-    """(timestamp, lowest event id) of one branch's newest or oldest row."""
+    """(timestamp, lowest event id) of one branch's newest or oldest folded row."""
     direction = "DESC" if newest else "ASC"
     eid = "id" if table == "event" else "event_id"
-    params: dict[str, object] = {"v": value}
+    cond = f"{cond} AND {eid} <= :folded"
+    params: dict[str, object] = {"v": value, "folded": folded_id}
     if info_column is not None:
         infos = [
             row[0]
@@ -210,7 +220,7 @@ def _branch_end(
             )
         ]
         if len(infos) > _FEW_INFOS:
-            return _walk_events(conn, cond, info_column, value, newest)
+            return _walk_events(conn, cond, info_column, value, newest, folded_id)
         params["infos"] = json.dumps(infos)
         # Per info, its (info, timestamp) index walked from one end to the first row
         # the condition accepts: a seek, where one ORDER BY over all of them sorts.
@@ -242,7 +252,7 @@ def _branch_end(
 
 
 def _walk_events(
-    conn: sqlite3.Connection, cond: str, info_column: str, value: int, newest: bool
+    conn: sqlite3.Connection, cond: str, info_column: str, value: int, newest: bool, folded_id: int
 ) -> tuple[int, int] | None:
     """A common info value's end row: events in time order, the first that has one."""
     direction = "DESC" if newest else "ASC"
@@ -250,14 +260,15 @@ def _walk_events(
         "EXISTS (SELECT 1 FROM subject s JOIN subject_info i ON i.id = s.info"
         f" WHERE s.event_id = e.id AND i.{info_column} = :v AND {cond})"
     )
+    params = {"v": value, "folded": folded_id}
     row = conn.execute(
         f"SELECT e.timestamp FROM event e WHERE {has} ORDER BY e.timestamp {direction} LIMIT 1",
-        {"v": value},
+        params,
     ).fetchone()
     if row is None:
         return None
     first = conn.execute(
-        f"SELECT min(e.id) FROM event e WHERE e.timestamp = :t AND {has}", {"v": value, "t": row[0]}
+        f"SELECT min(e.id) FROM event e WHERE e.timestamp = :t AND {has}", {**params, "t": row[0]}
     ).fetchone()[0]
     return int(row[0]), int(first)
 

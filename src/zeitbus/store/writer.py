@@ -382,7 +382,7 @@ class BatchWriter:
                     stats.add_row(joining, (8, new_origin), ts, event_id)
             stats.subtract(conn, leaving)
             stats.merge(conn, joining)
-            stats.repair(conn, leaving.keys(), {row[0] for row in moved})
+            stats.repair(conn, leaving.keys(), {row[0] for row in moved}, self.folded_id)
             self.store.drop_orphans(conn, replaced)
 
     def _move_unfolded(self, key: tuple[int, int], current_uri: int, current_origin: _Opt) -> None:

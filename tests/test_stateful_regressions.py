@@ -166,3 +166,36 @@ def test_a_deleted_pending_row_never_stays_a_groups_representative(engine: Engin
     engine.delete_events([pending])
     for result_type in (ResultType.MOST_RECENT_SUBJECTS, ResultType.MOST_RECENT_CURRENT_URI):
         assert engine.find_event_ids(result_type=result_type) == [first], result_type.name
+
+
+def test_a_term_a_move_drops_can_be_used_again_later_in_the_same_batch(engine: Engine) -> None:
+    """A MoveEvent that leaves a current origin unused drops its term; a later
+    MoveEvent of the same batch naming that origin again must store it anew,
+    not the dropped id (found by the stateful test: the event then failed to load)."""
+
+    def event(ts: int, subject: Subject, move: bool = False) -> Event:
+        return Event(
+            timestamp=ts,
+            interpretation=MOVE_EVENT if move else ACCESS_EVENT,
+            manifestation=USER_ACTIVITY,
+            actor="application://a.desktop",
+            subjects=(subject,),
+        )
+
+    a, x = "file:///home/a.txt", "file:///moved/x"
+    ids = engine.insert_events(
+        [
+            event(1000, Subject(uri=a)),
+            event(2000, Subject(uri=a, current_uri=x, current_origin="file:///moved"), True),
+            event(3000, Subject(uri=x, current_uri=a), True),  # file:///moved unused now
+            event(
+                4000,
+                Subject(uri=a, current_uri="file:///b.pdf", current_origin="file:///moved"),
+                True,
+            ),
+        ]
+    )
+    last = engine.get_events(ids)[-1]
+    assert last is not None
+    assert last.subjects[0].current_origin == "file:///moved"
+    assert orphan_terms(engine) == []

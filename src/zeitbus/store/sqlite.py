@@ -686,6 +686,14 @@ class SQLiteStore:
                 (_json_ids(list(dropped)),),
             )
             self._dropped_terms.update(dropped)
+            # Later lookups in this transaction must not hand out a dropped id (a
+            # batch's next MoveEvent may name the same current origin): forget the
+            # values now. A rollback only costs a lookup.
+            for term, value in dropped.items():
+                if self.terms.ids.get(value) == term:
+                    del self.terms.ids[value]
+                if self._pending_terms.get(value) == term:
+                    del self._pending_terms[value]
 
     # -- feed and cursors ------------------------------------------------------
 

@@ -100,6 +100,18 @@ def test_grouping_infos_gives_the_answer_of_grouping_rows(
 def test_only_info_level_conditions_and_keys_take_the_info_path() -> None:
     """Event fields other than the actor, and current_uri keys, need the rows."""
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
+        # Stored values: a value the log never stored compiles to "no match" instead.
+        engine.insert_events(
+            [
+                Event(
+                    timestamp=1000,
+                    interpretation=ACCESS_EVENT,
+                    manifestation=USER_ACTIVITY,
+                    actor=ACTORS[0],
+                    subjects=(Subject(uri="file:///a"),),
+                )
+            ]
+        )
         store = engine.store
         with store.reading() as conn:
 

@@ -53,6 +53,9 @@ _USED_AS_URI = (
 _CURRENT_ORIGIN = "NULLIF(COALESCE(s.current_origin, i.origin), 0)"
 # Conditions name subject_info's columns through the alias "i".
 _READS_INFO = re.compile(r"\bi\.")
+# The condition no row meets (a value that was never stored); the planner drops
+# arms that hold it.
+NEVER = "0"
 
 
 def reads_info(sql: str) -> bool:
@@ -257,7 +260,12 @@ class TemplateCompiler:
                 merged = base.copy()
                 merged.add_all(arm)
                 arms.append(merged)
-        return arms or [base]
+        if not arms:
+            return [base]
+        # An arm with a condition no row can meet (a value the log has never
+        # stored) is left out, so no plan walks the log to find nothing; with
+        # none left, the find matches nothing.
+        return [arm for arm in arms if NEVER not in arm.sql]
 
     def where(self, templates: Sequence[Event], storage_state: StorageState) -> Where:
         """The conditions of a find but its time range (see ``time_conditions``)."""
@@ -363,6 +371,9 @@ class TemplateCompiler:
         if not noexpand:
             symbols.extend(sorted(ontology().children(value)))
         ids = [self._id_or_minus_one(symbol) for symbol in symbols]
+        if not negated and all(i == -1 for i in ids):
+            where.add(NEVER, subject=subject)  # no stored value: nothing matches
+            return
         marks = ",".join("?" * len(ids))
         sql = f"{column} = ?" if len(ids) == 1 else f"{column} IN ({marks})"
         where.add(f"NOT ({sql})" if negated else sql, *ids, subject=subject)
@@ -378,15 +389,19 @@ class TemplateCompiler:
         if prefix:
             self._prefix(where, column, value, negated, subject=subject)
         else:
+            term = self._id_or_minus_one(value)
+            if term == -1 and not negated:
+                where.add(NEVER, subject=subject)  # no stored value: nothing matches
+                return
             op = "!=" if negated else "="
             seek = column.startswith("s.") and not negated
-            where.add(f"{column} {op} ?", self._id_or_minus_one(value), subject=subject, seek=seek)
+            where.add(f"{column} {op} ?", term, subject=subject, seek=seek)
 
     def _equals_uri(self, column: str, value: str) -> tuple[str, list[object]]:
         """Text and storage: exact match only, compared by subquery upstream."""
         term = self._lookup(value)
         if term is None:
-            return "0", []  # compares with NULL upstream: matches nothing
+            return NEVER, []  # compares with NULL upstream: matches nothing
         return f"{column} = ?", [term]
 
     def _uri(
@@ -409,7 +424,7 @@ class TemplateCompiler:
         # mark an explicitly empty current_origin, and must not count as a URI.
         term = self._lookup(value) if value else None
         if term is None:
-            where.add("0", subject=subject)
+            where.add(NEVER, subject=subject)
         elif negated:
             # Zeitgeist compares with "(SELECT id FROM uri WHERE value = ?)", and its uri
             # table holds only URIs. A value stored only as an actor, mimetype, text... is

@@ -72,9 +72,13 @@ def find_event_ids(
         or not _unbounded(time_range)
     ):
         arms = _arms(store, conn, templates, storage_state, num_events)
+        if not arms:
+            return []
         return recent_groups.find_ids(conn, arms, time_range, result_type, num_events)
     if result_type.group is None:
         arms = _arms(store, conn, templates, storage_state, num_events)
+        if not arms:
+            return []
         sql, params, exact_limit = _select_events(arms, time_range, result_type, num_events)
     else:
         where = compile_where(store, conn, templates, storage_state)
@@ -264,6 +268,8 @@ def event_keys(
 ) -> list[tuple[int, int]]:
     """(timestamp, id) of every event a find would return, oldest first."""
     arms = _arms(store, conn, templates, storage_state, 0)
+    if not arms:
+        return []
     oldest = ResultType.LEAST_RECENT_EVENTS
     sql, params, _ = _select_events(arms, time_range, oldest, 0, columns="id, ts")
     keys: list[tuple[int, int]] = []

@@ -9,7 +9,7 @@ database, so a batch is checked whole before anything is written.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
 
 from zeitbus.errors import InvalidArgument, InvalidEvent
@@ -142,6 +142,9 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
                 "Illegal event: unless event.interpretation is 'MOVE_EVENT' then "
                 "subject.origin and subject.current_origin have to be the same"
             )
+        if _complete(subject):
+            subjects.append(subject)  # nothing to fill: complete_subject's output, say
+            continue
         subjects.append(
             Subject(
                 subject.uri,
@@ -155,6 +158,12 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
                 current_origin,
             )
         )
+    if (
+        event.timestamp is not None
+        and type(event) is Event
+        and all(new is old for new, old in zip(subjects, event.subjects, strict=True))
+    ):
+        return event  # already as it would be stored: the copy would be equal
     timestamp = clock() if event.timestamp is None else event.timestamp
     return Event(
         event.id,
@@ -167,6 +176,49 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
         event.payload,
         event.uid,
         event.node,
+    )
+
+
+def _complete(subject: Subject) -> bool:
+    """True if ``prepare`` would fill in nothing of ``subject``."""
+    return bool(
+        subject.interpretation
+        and subject.manifestation
+        and subject.storage
+        and subject.current_uri
+        and subject.current_origin
+    )
+
+
+def complete_subject(values: Sequence[str]) -> Subject:
+    """The subject of nine wire strings with what ``prepare`` fills in filled in.
+
+    No checks: ``prepare`` still checks the result, and prepares it to the
+    same event as the subject left empty (it only fills fields that are
+    empty, from fields it does not change), so a caller that fills early
+    saves building the subject twice.
+    """
+    (
+        uri,
+        interpretation,
+        manifestation,
+        origin,
+        mimetype,
+        text,
+        storage,
+        current_uri,
+        current_origin,
+    ) = values
+    return Subject(
+        uri,
+        interpretation or interpretation_for_mimetype(mimetype),
+        manifestation or manifestation_for_uri(uri),
+        origin,
+        mimetype,
+        text,
+        storage or storage_for_uri(uri),
+        current_uri or uri,
+        current_origin or origin,
     )
 
 

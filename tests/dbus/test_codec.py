@@ -6,14 +6,17 @@ import json
 import subprocess
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.zeitgeist_reference import SYSTEM_PYTHON
 from zeitbus import Event, Subject, TooManyResults
 from zeitbus.dbus.codec import (
+    _c_integer,
     event_from_wire,
     event_to_wire,
+    events_from_wire,
+    events_to_insert,
     events_to_wire,
     parse_id,
     parse_timestamp,
@@ -22,7 +25,10 @@ from zeitbus.dbus.codec import (
 )
 from zeitbus.dbus.errors import InvalidSignature
 from zeitbus.dbus.monitors import MonitorRegistry, intersect
+from zeitbus.errors import ZeitbusError
 from zeitbus.model import INT64_MAX, INT64_MIN
+from zeitbus.ontology import MOVE_EVENT
+from zeitbus.validation import prepare
 
 text = st.text(max_size=20)
 subjects = st.builds(
@@ -91,6 +97,90 @@ def test_short_and_null_structs() -> None:
         event_from_wire([["", "", "i", "m"], [], b""])
     with pytest.raises(InvalidSignature, match="Missing subject information"):
         event_from_wire([["", "", "i", "m", "a"], [["u"] * 6], b""])
+
+
+# Wire structs that mostly pass prepare's checks, so that what it fills in is
+# compared, with values that steer its branches: empty (filled in or refused),
+# MoveEvent, URIs of schemes with a manifestation or a network storage, and
+# mimetypes with an interpretation; sometimes too few fields.
+uris = st.sampled_from(["", "file:///a", "file:///b", "http://x/", "smb://h/s", "x"])
+origins = st.sampled_from(["", "file:///", "o"])
+wire_subject = st.tuples(
+    uris,
+    st.sampled_from(["", "si"]),
+    st.sampled_from(["", "sm"]),
+    origins,
+    st.sampled_from(["", "text/plain", "image/png", "q/q"]),
+    st.sampled_from(["", "t"]),
+    st.sampled_from(["", "st", "net"]),
+    uris,
+    origins,
+).flatmap(
+    lambda values: st.sampled_from(
+        [
+            list(values),
+            [*values[:7], values[0], values[3]],  # current_uri, current_origin as set
+            [*values[:7], values[0], values[3]],
+            [*values[:7], values[0], values[3]],
+            list(values[:7]),
+            list(values[:8]),
+            list(values[:6]),  # too few
+            [*values, "extra"],
+        ]
+    )
+)
+wire_fields = st.tuples(
+    st.sampled_from(["", "", "", "7"]),
+    st.sampled_from(["", "5", "5", "010"]),
+    st.sampled_from(["i", "i", MOVE_EVENT, ""]),
+    st.sampled_from(["m", "m", "m", ""]),
+    st.sampled_from(["a", "a", "a", ""]),
+    origins,
+).flatmap(lambda f: st.sampled_from([list(f), list(f), list(f[:5]), [*f, "x"], list(f[:4]), []]))
+wire_batches = st.lists(
+    st.tuples(wire_fields, st.lists(wire_subject, max_size=2), st.binary(max_size=3)).map(list),
+    min_size=1,
+    max_size=2,
+)
+
+
+def _prepared(decode: object, batch: list[object]) -> object:
+    """The prepared batch, or the error's type and message (decoding or preparing)."""
+    try:
+        return [
+            None if event is None else prepare(event, lambda: 42)
+            for event in decode(batch)  # type: ignore[operator]
+        ]
+    except (ZeitbusError, ValueError) as error:
+        return type(error), str(error)
+
+
+@settings(max_examples=500)
+@given(wire_batches)
+def test_events_to_insert_prepare_as_events_from_wire(batch: list[object]) -> None:
+    """InsertEvents' early-completed batch prepares to the same events, or fails alike."""
+    assert _prepared(events_to_insert, batch) == _prepared(events_from_wire, batch)
+
+
+@given(events)
+def test_prepare_keeps_what_it_would_copy(event: Event) -> None:
+    """Preparing a prepared event changes nothing; a subject with nothing empty is kept."""
+    try:
+        prepared = prepare(event, lambda: 42)
+    except ZeitbusError:
+        return
+    again = prepare(prepared, lambda: 7)
+    assert again == prepared
+    for new, old in zip(again.subjects, prepared.subjects, strict=True):
+        assert new is old or "" in old.values()
+
+
+@given(st.one_of(st.from_regex(r"\A[0-9]{1,25}\Z"), st.text(max_size=25)))
+def test_timestamps_parse_like_strtoll_base_0(field: str) -> None:
+    """The decimal shortcut reads a timestamp as the general strtoll reading does."""
+    negative, value = _c_integer(field)
+    expected = max(INT64_MIN, min(INT64_MAX, -value if negative else value))
+    assert parse_timestamp(field) == expected
 
 
 def test_null_event_and_zero_fields_encode_as_upstream() -> None:

@@ -41,7 +41,7 @@ from dbus_fast.service import ServiceInterface, dbus_property
 
 from zeitbus.dbus.codec import (
     event_to_wire,
-    events_from_wire,
+    events_to_insert,
     structs_to_wire,
     templates_from_wire,
 )
@@ -245,10 +245,20 @@ class LogService:
 
     async def insert_events(self, sender: str, events: list[Any]) -> list[int]:
         """InsertEvents: ids in order, 0 for dropped events; monitors are told first."""
-        batch = events_from_wire(events)
-        ids = await asyncio.to_thread(self.engine.insert_events, batch, sender or None)
-        await self._catch_up()
+        batch = events_to_insert(events)
+        ids, last_seq = await asyncio.to_thread(self._insert, batch, sender or None)
+        await self._catch_up(last_seq)
         return ids
+
+    def _insert(
+        self, batch: list[Event | None], sender: str | None
+    ) -> tuple[list[int], int | None]:
+        """Insert in a worker thread; the feed's end too while no monitor needs its changes.
+
+        Reading the end in the same thread saves ``_catch_up`` a second hand-off.
+        """
+        ids = self.engine.insert_events(batch, sender)
+        return ids, None if len(self.monitors) else self.engine.last_seq()
 
     async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
         """GetEvents: events in request order, the NULL event for unknown ids."""
@@ -415,11 +425,18 @@ class LogService:
                 except Exception:
                     logger.exception("Reading the changes feed for monitors failed")
 
-    async def _catch_up(self) -> None:
-        """Notify monitors of every change after the cursor, in commit order."""
+    async def _catch_up(self, last_seq: int | None = None) -> None:
+        """Notify monitors of every change after the cursor, in commit order.
+
+        ``last_seq`` is the feed's end read after a write when no monitor was
+        installed: with none still installed, the cursor moves there without
+        reading the feed (never backwards: another call may have moved it on).
+        """
         async with self._feed_lock:
             if not len(self.monitors):
-                self._cursor = await asyncio.to_thread(self.engine.last_seq)
+                if last_seq is None:
+                    last_seq = await asyncio.to_thread(self.engine.last_seq)
+                self._cursor = max(self._cursor, last_seq)
                 return
             while True:
                 runs, cursor = await asyncio.to_thread(self._read_feed, self._cursor)

@@ -29,7 +29,7 @@ from zeitbus.model import (
     Subject,
     TimeRange,
 )
-from zeitbus.store import info_groups, pending, planner, recent_groups, stats
+from zeitbus.store import info_groups, pending, planner, popular_window, recent_groups, stats
 from zeitbus.store.sqlite import SQLiteStore
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
@@ -84,6 +84,15 @@ def find_event_ids(
         where = compile_where(store, conn, templates, storage_state)
         if not where.sql and _unbounded(time_range):
             return _collapsed(_stat_groups(store, conn, result_type), num_events)
+        if (
+            not where.sql
+            and popular_window.applies(result_type, num_events, time_range)
+            and popular_window.worth_it(conn, time_range)
+        ):
+            return _collapsed(
+                popular_window.find_ids(store, conn, time_range, result_type, num_events),
+                num_events,
+            )
         if where.sql and _unbounded(time_range) and info_groups.applies(where, result_type):
             return _collapsed(
                 info_groups.find_ids(conn, where, result_type, store.pending_cache), num_events
@@ -200,8 +209,14 @@ def _select_groups(
     aggregate = "min" if result_type.uses_oldest else "max"
     count = ", count(*) AS n" if result_type.popular else ""
     order = f"n {direction}, " if result_type.popular else ""
+    # A group's newest (oldest) row has the highest (lowest) timestamp and, on a
+    # tie, the lowest id: what stat, the infos and Zeitgeist (scanning in id
+    # order) pick. One sortable string per row makes that row the only max (min),
+    # so the bare id and ts come from it in whatever order SQLite reads the rows.
+    id_key = event_id if result_type.uses_oldest else f"4294967295 - {event_id}"
+    pick = f"{aggregate}(printf('%d%016X%08X', {ts} >= 0, {ts}, {id_key}))"
     sql = (
-        f"SELECT id FROM (SELECT {event_id} AS id, {aggregate}({ts}) AS ts{count}"
+        f"SELECT id FROM (SELECT {event_id} AS id, {ts} AS ts, {pick} AS pick{count}"
         f" FROM {_from(conds, subject=on_subject)}{conds.clause()} GROUP BY {key})"
         f" ORDER BY {order}ts {direction}, id {direction}"
     )

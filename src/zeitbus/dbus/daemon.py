@@ -19,6 +19,7 @@ Zeitbus log first, keeping every event id (``takeover``).
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -160,6 +161,20 @@ def setup_logging(level: str, log_file: Path | None) -> None:
     # dbus-fast is chatty below WARNING, and upstream's tests never read our stderr pipe.
     for chatty in ("dbus_fast", "asyncio"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
+
+
+# Young-generation collections per allocations: Python's default (700) runs a
+# collection every few hundred tuples, and an insert of 100 events makes tens of
+# thousands (4% of the daemon's time in a profile). The daemon makes few
+# reference cycles, so collecting a hundred times less often costs little memory.
+_GC_THRESHOLD = (70_000, 10, 10)
+
+
+def _tune_garbage_collector() -> None:
+    """Move what start-up made out of the collector's way, and collect less often."""
+    gc.collect()
+    gc.freeze()  # modules, the ontology, caches built at start: never garbage
+    gc.set_threshold(*_GC_THRESHOLD)
 
 
 def run(options: Options, environ: Mapping[str, str] | None = None) -> int:
@@ -306,6 +321,7 @@ async def _serve_on(
         service = LogService(
             engine, bus, datapath=location, on_quit=stop.set, extensions=extensions.names
         )
+        _tune_garbage_collector()
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()

@@ -39,6 +39,10 @@ from zeitbus.store import stats
 # kept between reads by PendingCache, so a read after a write adds only new rows.
 FOLD_EVERY = 32000
 
+# Pending events past which a grouped read asks for a fold at once (see
+# SQLiteStore.request_fold) instead of merging their groups on every read.
+FOLD_SOON = 4000
+
 # Pending rows with their group keys in stats.FIELDS order (codes 1..8), then the info.
 PENDING_ROWS = """
 SELECT s.timestamp, s.event_id, i.uri, i.actor, i.origin, i.interpretation, i.mimetype,

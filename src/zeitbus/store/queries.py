@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,7 @@ def find_event_ids(
     else:
         where = compile_where(store, conn, templates, storage_state)
         if not where.sql and _unbounded(time_range):
-            return _collapsed(_stat_groups(store, conn, result_type), num_events)
+            return _collapsed(_stat_groups(store, conn, result_type, num_events), num_events)
         if (
             not where.sql
             and popular_window.applies(result_type, num_events, time_range)
@@ -124,8 +124,11 @@ def find_event_ids(
     return ids
 
 
-def _collapsed(ids: list[int], num_events: int) -> list[int]:
-    """Consecutive duplicate ids collapsed (as upstream), at most ``num_events`` (0: all)."""
+def _collapsed(ids: Iterable[int], num_events: int) -> list[int]:
+    """Consecutive duplicate ids collapsed (as upstream), at most ``num_events`` (0: all).
+
+    Reads ``ids`` only as far as the answer needs.
+    """
     out: list[int] = []
     for event_id in ids:
         if not out or out[-1] != event_id:
@@ -224,9 +227,12 @@ def _select_groups(
 
 
 def _stat_groups(
-    store: SQLiteStore, conn: sqlite3.Connection, result_type: ResultType
+    store: SQLiteStore, conn: sqlite3.Connection, result_type: ResultType, num_events: int
 ) -> list[int]:
-    """An unfiltered grouped query: the pre-aggregated groups plus the pending rows."""
+    """An unfiltered grouped query: the pre-aggregated groups plus the pending rows.
+
+    At least the first ``num_events`` distinct representatives (0: all), in order.
+    """
     group = result_type.group
     assert group is not None
     code = stats.FIELDS[group][0]
@@ -241,7 +247,10 @@ def _stat_groups(
                 f"SELECT {end}_id FROM stat WHERE field = ?"
                 f" ORDER BY {by_count}{end}_ts {direction}, {end}_id {direction}"
             )
-            return [row[0] for row in conn.execute(sql, (code,))]
+            # Only what the answer keeps leaves SQLite (the groups are all sorted anyway).
+            return _collapsed((row[0] for row in conn.execute(sql, (code,))), num_events)
+        if store.last_id - watermark > pending.FOLD_SOON:
+            store.request_fold()
         groups: dict[int, list[int]] = {}
         for value, *agg in conn.execute(_STAT_ROWS, (code,)):
             groups[value] = agg

@@ -138,6 +138,7 @@ class SQLiteStore:
         self._dropped_terms: dict[int, str] = {}
         self._closed = False
         self._checkpoint_wanted = threading.Event()
+        self._fold_requested = False
         self._last_checkpoint_request = 0.0
         self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
@@ -286,7 +287,8 @@ class SQLiteStore:
                     return
                 mode = "PASSIVE" if asked else "TRUNCATE"
                 idle_round_due = asked
-                if not asked:
+                if not asked or self._fold_requested:
+                    self._fold_requested = False
                     self._fold_while_idle()
                 try:
                     conn.execute(f"PRAGMA wal_checkpoint({mode})")
@@ -296,6 +298,17 @@ class SQLiteStore:
                     logger.log(level, "WAL checkpoint (%s) failed: %s", mode, error)
         finally:
             conn.close()
+
+    def request_fold(self) -> None:
+        """Fold soon, on the background thread: readers are adding up many pending rows.
+
+        Inserts fold rarely during a burst (store/pending.py); once reads come,
+        every grouped query would merge the pending groups in Python, so the
+        first one asks for the fold rather than waiting for the writes to pause.
+        """
+        if self._checkpointer is not None and not self._fold_requested:
+            self._fold_requested = True
+            self._checkpoint_wanted.set()
 
     def _fold_while_idle(self) -> None:
         """Fold the pending rows once writes pause (store/pending.py).

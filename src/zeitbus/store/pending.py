@@ -9,11 +9,13 @@ of their pages as of the rows themselves, and commits paid for it.
 
 So inserts leave them alone. ``meta.folded_id`` is a watermark: the rows of
 events with an id up to it are in the aggregates, the rows of later events
-are *pending*. Every ``FOLD_EVERY`` events the writer folds the pending rows
-in (one pass, each group and info touched once for thousands of events).
-Readers add the pending rows (at most ``FOLD_EVERY`` events' worth) to what
-they read from the tables, inside one read transaction so both come from the
-same snapshot.
+are *pending*. The store folds them in (one pass, each group and info
+touched once for thousands of events) when the writes pause, when a grouped
+read finds more than ``FOLD_SOON`` events pending, and every ``FOLD_EVERY``
+events during a burst; the writer keeps the rows it stored for that, so a
+fold need not read them back. Readers add the pending rows to what they read
+from the tables, inside one read transaction so both come from the same
+snapshot, and keep their sums between writes (``PendingCache``).
 
 New ids only grow, so a normal insert is always pending. An import that
 keeps ids may store an id below the watermark; such rows are aggregated at

@@ -321,11 +321,11 @@ async def _serve_on(
         service = LogService(
             engine, bus, datapath=location, on_quit=stop.set, extensions=extensions.names
         )
-        _tune_garbage_collector()
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
         await _own_name(bus, names)
+        _tune_garbage_collector()  # after the name: a replaced instance waits on it
         logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)
         disconnected = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
         stopped = asyncio.ensure_future(stop.wait())

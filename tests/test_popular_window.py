@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from zeitbus import Engine, Event, ResultType, StorageState, Subject, TimeRange
 from zeitbus.ontology import ACCESS_EVENT, MOVE_EVENT, USER_ACTIVITY
-from zeitbus.store import popular_window, queries
+from zeitbus.store import info_groups, popular_window, queries
 
 URIS = [f"file:///home/u/{d}/{n}" for d in ("a", "b") for n in "xyzw"]
 ORIGINS = ["", "file:///home/u/a", "file:///home/u/b"]
@@ -90,6 +90,8 @@ def _check(history: list[tuple[str, object]], time_range: TimeRange, num: int, e
                 if not popular_window.applies(result_type, num, time_range):
                     continue
                 sql, params, _ = queries._select_groups(where, time_range, result_type)
-                from_rows = queries._collapsed([row[0] for row in conn.execute(sql, params)], num)
+                from_rows = info_groups.collapsed(
+                    [row[0] for row in conn.execute(sql, params)], num
+                )
                 visited = popular_window.find_ids(store, conn, time_range, result_type, num)
                 assert visited == from_rows, result_type.name

@@ -100,6 +100,37 @@ def _check_templates(templates: Sequence[Event], what: str = "template") -> list
     return out
 
 
+def _check_ids(ids: Sequence[int]) -> list[int]:
+    for event_id in ids:
+        _check_count(event_id, "an event id")
+    return list(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class _Find:
+    """A find's arguments, checked once for every find method."""
+
+    time_range: TimeRange
+    templates: list[Event]
+    storage_state: StorageState
+    result_type: ResultType
+
+    @classmethod
+    def check(
+        cls,
+        time_range: TimeRange | None,
+        templates: Sequence[Event],
+        storage_state: StorageState | int,
+        result_type: ResultType | int,
+    ) -> _Find:
+        return cls(
+            _check_range(time_range or TimeRange()),
+            _check_templates(templates),
+            StorageState.parse(storage_state),
+            ResultType.parse(result_type),
+        )
+
+
 def _check_range(time_range: TimeRange) -> TimeRange:
     if not isinstance(time_range, TimeRange):
         raise InvalidArgument(f"time range must be a TimeRange, got {type(time_range).__name__}")
@@ -245,9 +276,7 @@ class Engine:
 
         None if none of the ids existed (D-Bus sends that as (-1, -1)).
         """
-        for event_id in ids:
-            _check_count(event_id, "an event id")
-        deleted = self.store.delete(list(ids))
+        deleted = self.store.delete(_check_ids(ids))
         self._committed()
         return None if deleted is None else (deleted.start, deleted.end)
 
@@ -255,10 +284,9 @@ class Engine:
 
     def get_events(self, ids: Sequence[int]) -> list[Event | None]:
         """Events in request order; repeated ids repeat; unknown ids give None."""
-        for event_id in ids:
-            _check_count(event_id, "an event id")
+        checked = _check_ids(ids)
         with self.store.reading() as conn:
-            return queries.get_events(self.store, conn, list(ids))
+            return queries.get_events(self.store, conn, checked)
 
     def find_event_ids(
         self,
@@ -269,13 +297,21 @@ class Engine:
         result_type: ResultType | int = ResultType.MOST_RECENT_EVENTS,
     ) -> list[int]:
         """Zeitgeist's FindEventIds (docs/ZEITGEIST.md §2.2, §2.5)."""
-        time_range = _check_range(time_range or TimeRange())
-        checked = _check_templates(templates)
-        state = StorageState.parse(storage_state)
+        find = _Find.check(time_range, templates, storage_state, result_type)
         num = _check_count(num_events, "num_events")
-        kind = ResultType.parse(result_type)
         with self.store.reading() as conn:
-            return queries.find_event_ids(self.store, conn, time_range, checked, state, num, kind)
+            return self._find_ids(conn, find, num)
+
+    def _find_ids(self, conn: sqlite3.Connection, find: _Find, num: int) -> list[int]:
+        return queries.find_event_ids(
+            self.store,
+            conn,
+            find.time_range,
+            find.templates,
+            find.storage_state,
+            num,
+            find.result_type,
+        )
 
     def find_events(
         self,
@@ -306,16 +342,11 @@ class Engine:
         done. Work outside SQLite is not counted: keep it bounded (a limit,
         a few templates) before asking.
         """
-        time_range = _check_range(time_range or TimeRange())
-        checked = _check_templates(templates)
-        state = StorageState.parse(storage_state)
+        find = _Find.check(time_range, templates, storage_state, result_type)
         num = _check_count(num_events, "num_events")
-        kind = ResultType.parse(result_type)
         with self.store.reading() as conn, _StepBudget(conn, steps) as budget:
             try:
-                return queries.find_event_ids(
-                    self.store, conn, time_range, checked, state, num, kind
-                )
+                return self._find_ids(conn, find, num)
             except sqlite3.OperationalError:
                 if budget.spent:
                     return None
@@ -323,10 +354,9 @@ class Engine:
 
     def get_event_structs(self, ids: Sequence[int]) -> list[EventStruct | None]:
         """``get_events`` as Zeitgeist's structs of text fields (``queries.EventStruct``)."""
-        for event_id in ids:
-            _check_count(event_id, "an event id")
+        checked = _check_ids(ids)
         with self.store.reading() as conn:
-            return queries.get_event_structs(self.store, conn, list(ids))
+            return queries.get_event_structs(self.store, conn, checked)
 
     def find_event_structs(
         self,
@@ -354,17 +384,19 @@ class Engine:
         find's templates, time range, storage state, grouping and order
         apply to them as if the log held nothing else.
         """
-        for event_id in among:
-            _check_count(event_id, "an event id")
-        time_range = _check_range(time_range or TimeRange())
-        checked = _check_templates(templates)
-        state = StorageState.parse(storage_state)
-        kind = ResultType.parse(result_type)
-        if not among:
+        candidates = _check_ids(among)
+        find = _Find.check(time_range, templates, storage_state, result_type)
+        if not candidates:
             return []
         with self.store.reading() as conn:
             return queries.find_event_ids_among(
-                self.store, conn, among, time_range, checked, state, kind
+                self.store,
+                conn,
+                candidates,
+                find.time_range,
+                find.templates,
+                find.storage_state,
+                find.result_type,
             )
 
     def find_related_uris(

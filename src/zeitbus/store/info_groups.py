@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterable
 
 from zeitbus.model import ResultType
 from zeitbus.store import pending, stats
@@ -73,3 +74,17 @@ def ordered(groups: dict[int, list[int]], result_type: ResultType) -> list[int]:
     if not result_type.ascending:
         order.reverse()
     return [g[end + 1] for g in order]
+
+
+def collapsed(ids: Iterable[int], num_events: int) -> list[int]:
+    """Consecutive duplicate ids collapsed (as upstream), at most ``num_events`` (0: all).
+
+    Reads ``ids`` only as far as the answer needs.
+    """
+    out: list[int] = []
+    for event_id in ids:
+        if not out or out[-1] != event_id:
+            out.append(event_id)
+            if len(out) == num_events:
+                break
+    return out

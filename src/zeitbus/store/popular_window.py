@@ -26,7 +26,7 @@ import json
 import sqlite3
 
 from zeitbus.model import INT64_MAX, INT64_MIN, GroupField, ResultType, TimeRange
-from zeitbus.store import pending, stats
+from zeitbus.store import info_groups, pending, stats
 from zeitbus.store.sqlite import SQLiteStore
 
 # Group field -> its subject_info column. Only subject URIs: a URI has a few
@@ -72,15 +72,15 @@ def find_ids(
     """The top ``num_events`` groups' newest rows in the range, in the type's order.
 
     Consecutive groups with the same newest row count once (as everywhere,
-    see ``queries._collapsed``), so more groups are fetched until
+    see ``info_groups.collapsed``), so more groups are fetched until
     ``num_events`` distinct ones are in or none is left.
     """
     wanted = num_events
     while True:
         ids = _top_groups(store, conn, time_range, result_type, wanted)
-        collapsed = [i for n, i in enumerate(ids) if n == 0 or ids[n - 1] != i]
-        if len(collapsed) >= num_events or len(ids) < wanted:
-            return collapsed[:num_events]
+        distinct = info_groups.collapsed(ids, num_events)
+        if len(distinct) == num_events or len(ids) < wanted:
+            return distinct
         wanted *= 2
 
 

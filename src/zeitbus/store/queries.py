@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -83,18 +83,20 @@ def find_event_ids(
     else:
         where = compile_where(store, conn, templates, storage_state)
         if not where.sql and _unbounded(time_range):
-            return _collapsed(_stat_groups(store, conn, result_type, num_events), num_events)
+            return info_groups.collapsed(
+                _stat_groups(store, conn, result_type, num_events), num_events
+            )
         if (
             not where.sql
             and popular_window.applies(result_type, num_events, time_range)
             and popular_window.worth_it(conn, time_range)
         ):
-            return _collapsed(
+            return info_groups.collapsed(
                 popular_window.find_ids(store, conn, time_range, result_type, num_events),
                 num_events,
             )
         if where.sql and _unbounded(time_range) and info_groups.applies(where, result_type):
-            return _collapsed(
+            return info_groups.collapsed(
                 info_groups.find_ids(conn, where, result_type, store.pending_cache), num_events
             )
         sql, params, exact_limit = _select_groups(where, time_range, result_type)
@@ -122,20 +124,6 @@ def find_event_ids(
             break  # SQL's LIMIT ended the rows
         size = min(size * 2, _FETCH)
     return ids
-
-
-def _collapsed(ids: Iterable[int], num_events: int) -> list[int]:
-    """Consecutive duplicate ids collapsed (as upstream), at most ``num_events`` (0: all).
-
-    Reads ``ids`` only as far as the answer needs.
-    """
-    out: list[int] = []
-    for event_id in ids:
-        if not out or out[-1] != event_id:
-            out.append(event_id)
-            if len(out) == num_events:
-                break
-    return out
 
 
 def _arms(
@@ -248,7 +236,7 @@ def _stat_groups(
                 f" ORDER BY {by_count}{end}_ts {direction}, {end}_id {direction}"
             )
             # Only what the answer keeps leaves SQLite (the groups are all sorted anyway).
-            return _collapsed((row[0] for row in conn.execute(sql, (code,))), num_events)
+            return info_groups.collapsed((row[0] for row in conn.execute(sql, (code,))), num_events)
         if store.last_id - watermark > pending.FOLD_SOON:
             store.request_fold()
         groups: dict[int, list[int]] = {}
@@ -337,7 +325,7 @@ def find_event_ids_among(
     where.add("e.id IN (SELECT value FROM json_each(?))", json.dumps(sorted(set(among))))
     if result_type.group is not None:
         sql, params, _ = _select_groups(where, time_range, result_type)
-        return _collapsed([row[0] for row in conn.execute(sql, params)], 0)
+        return info_groups.collapsed([row[0] for row in conn.execute(sql, params)], 0)
     direction = "ASC" if result_type.ascending else "DESC"
     conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
     sql = (

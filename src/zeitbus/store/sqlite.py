@@ -46,6 +46,16 @@ _WAL_LIMIT = 4 * 1024 * 1024  # a restarted WAL is truncated back to this size
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
+def _newest_timestamp(conn: sqlite3.Connection) -> int:
+    """The newest stored timestamp (INT64_MIN for an empty log).
+
+    The writer keeps it, or higher (deletes don't lower it): an event newer
+    than this cannot be a duplicate, so its dedup lookup is skipped.
+    """
+    newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
+    return INT64_MIN if newest is None else int(newest)
+
+
 def _json_ids(ids: Sequence[int]) -> str:
     return json.dumps(list(ids))
 
@@ -91,11 +101,15 @@ class _TermCache:
         self.values: dict[int, str] = {0: ""}
         self.generation = 0
 
+    def clear(self) -> None:
+        """Forget every term but the empty string (lookups refill the cache)."""
+        self.ids.clear()
+        self.values.clear()
+        self.ids[""], self.values[0] = 0, ""
+
     def remember(self, value: str, term: int) -> None:
-        if len(self.ids) > 500_000:  # bound memory on huge logs; lookups refill it
-            self.ids.clear()
-            self.values.clear()
-            self.ids[""], self.values[0] = 0, ""
+        if len(self.ids) > 500_000:  # bound memory on huge logs
+            self.clear()
         self.ids[value] = term
         self.values[term] = value
 
@@ -378,10 +392,7 @@ class SQLiteStore:
                 pending.set_folded_id(tx, self.last_id)
             meta["folded_id"] = self.last_id
         self.folded_id = int(meta["folded_id"])
-        # Newest stored timestamp, or higher (deletes don't lower it): an event
-        # newer than this cannot be a duplicate, so its dedup lookup is skipped.
-        newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
-        self.max_ts = INT64_MIN if newest is None else int(newest)
+        self.max_ts = max(self.max_ts, _newest_timestamp(conn))
         for node_id, name in conn.execute("SELECT id, name FROM node"):
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
@@ -401,11 +412,8 @@ class SQLiteStore:
         meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
         self.last_id = int(meta.get("last_id", 0))
         self.folded_id = int(meta.get("folded_id", self.last_id))
-        newest = conn.execute("SELECT max(timestamp) FROM event").fetchone()[0]
-        self.max_ts = max(self.max_ts, INT64_MIN if newest is None else int(newest))
-        self.terms.ids.clear()
-        self.terms.values.clear()
-        self.terms.ids[""], self.terms.values[0] = 0, ""
+        self.max_ts = max(self.max_ts, _newest_timestamp(conn))
+        self.terms.clear()
         self.terms.generation += 1
         self._infos.clear()
         self._subjects.clear()

@@ -8,15 +8,12 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.histories import ACTORS, ORIGINS, URIS, History, histories, replay
 from zeitbus import Engine, Event, ResultType, StorageState, Subject, TimeRange
-from zeitbus.ontology import ACCESS_EVENT, MOVE_EVENT, USER_ACTIVITY
+from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 from zeitbus.store import info_groups, queries
 from zeitbus.templates import Where
 
-URIS = [f"file:///home/u/{d}/{n}" for d in ("a", "b") for n in "xyz"]
-ORIGINS = ["", "file:///home/u/a", "file:///home/u/b"]
-MIMES = ["", "text/plain", "image/png"]
-ACTORS = ["application://a.desktop", "application://b.desktop", "application://c.desktop"]
 GROUPED = [t for t in ResultType if t.group is not None]
 # Templates whose every condition is on subject_info (actor included).
 TEMPLATES = [
@@ -33,44 +30,13 @@ TEMPLATES = [
 ]
 
 
-@st.composite
-def histories(draw: st.DrawFn) -> list[tuple[str, object]]:
-    """Inserts (some of them moves), then deletes: every way an info's aggregates change."""
-    steps: list[tuple[str, object]] = []
-    # Repeated timestamps: groups whose newest rows tie, settled by the lowest id.
-    stamps = draw(st.lists(st.integers(1, 60), min_size=1, max_size=25))
-    for ts in stamps:
-        uris = draw(st.lists(st.sampled_from(URIS), min_size=1, max_size=3, unique=True))
-        move = draw(st.integers(0, 9)) == 0
-        subjects = tuple(
-            Subject(
-                uri=uri,
-                current_uri=(uri + "-moved") if move else "",
-                origin=draw(st.sampled_from(ORIGINS)),
-                mimetype=draw(st.sampled_from(MIMES)),
-                text=draw(st.sampled_from(["", "x", "y"])),
-            )
-            for uri in uris
-        )
-        event = Event(
-            timestamp=ts * 10,
-            interpretation=MOVE_EVENT if move else ACCESS_EVENT,
-            manifestation=USER_ACTIVITY,
-            actor=draw(st.sampled_from(ACTORS)),
-            subjects=subjects,
-        )
-        steps.append(("insert", event))
-    steps.append(("delete", draw(st.lists(st.integers(1, len(stamps)), max_size=8))))
-    return steps
-
-
 @given(
     history=histories(),
     templates=st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=2),
     every=st.sampled_from([1, 3, 4000]),
 )
 def test_grouping_infos_gives_the_answer_of_grouping_rows(
-    history: list[tuple[str, object]], templates: list[Event], every: int
+    history: History, templates: list[Event], every: int
 ) -> None:
     """Counts, representatives and order from subject_info equal the GROUP BY over rows.
 
@@ -79,13 +45,7 @@ def test_grouping_infos_gives_the_answer_of_grouping_rows(
     """
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
         engine.store.fold_every = every
-        for action, arg in history:
-            if action == "insert":
-                assert isinstance(arg, Event)
-                engine.insert_events([arg])
-            else:
-                assert isinstance(arg, list)
-                engine.delete_events(arg)
+        replay(engine, history)
         store = engine.store
         with store.reading() as conn:
             where = queries.compile_where(store, conn, templates, StorageState.ANY)

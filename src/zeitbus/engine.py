@@ -207,6 +207,11 @@ class Engine:
         return self.store.memory
 
     @property
+    def path(self) -> Path | None:
+        """The log's file, or None for an in-memory log."""
+        return None if self.store.memory else Path(self.store.path)
+
+    @property
     def node(self) -> str:
         """This log's node id (generated once per database)."""
         return self.store.node

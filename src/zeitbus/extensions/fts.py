@@ -212,9 +212,9 @@ class FullTextIndex:
     @classmethod
     def beside(cls, engine: Engine, *, home: str = "") -> FullTextIndex:
         """The index in ``fts.sqlite`` next to the log's file (not for an in-memory log)."""
-        if engine.store.memory:
+        if engine.path is None:
             raise InvalidArgument("an in-memory log has no full-text index")
-        return cls(engine, Path(engine.store.path).with_name(INDEX_NAME), home=home)
+        return cls(engine, engine.path.with_name(INDEX_NAME), home=home)
 
     def _connect(self) -> sqlite3.Connection:
         with self._translate():

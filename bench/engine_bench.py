@@ -559,19 +559,31 @@ class RawWriter:
 
 @dataclass
 class RawBatch:
-    """Pre-resolved rows of one batch for the raw executemany path."""
+    """The rows one batch stores, ids assigned up front, for the raw executemany path.
 
+    Besides the events, their subjects and their changes, these are the rows
+    the batch creates on the way: terms and subject_info rows (and storages)
+    the log did not have yet. The engine writes them too, so the floor does.
+    """
+
+    terms: list[tuple[int, str]] = field(default_factory=list)
+    storages: list[tuple[int]] = field(default_factory=list)
+    infos: list[tuple[object, ...]] = field(default_factory=list)
     events: list[tuple[object, ...]] = field(default_factory=list)
     subjects: list[tuple[object, ...]] = field(default_factory=list)
     changes: list[tuple[int]] = field(default_factory=list)
 
 
 class RawRows:
-    """Turns events into the rows Zeitbus stores, with term ids resolved up front."""
+    """Turns events into the rows Zeitbus stores, every id (term, info, event) given here.
+
+    Batches must be written in the order they were made: a batch's new terms
+    and infos are written with it, and later batches refer to them.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
         self.terms: dict[str, int] = dict(conn.execute("SELECT value, id FROM term").fetchall())
+        self.next_term = int(conn.execute("SELECT max(id) FROM term").fetchone()[0])
         self.storages = {row[0] for row in conn.execute("SELECT id FROM storage")}
         self.last_id = int(
             conn.execute("SELECT value FROM meta WHERE key = 'last_id'").fetchone()[0]
@@ -580,7 +592,6 @@ class RawRows:
         row = conn.execute("SELECT id FROM node WHERE name = ?", (node,)).fetchone()
         self.node = int(row[0]) if row else 1
         self.uids = UidGenerator()
-        self.new_terms: list[str] = []
         self.infos: dict[tuple[object, ...], int] = {
             tuple(row[1:]): int(row[0])
             for row in conn.execute(
@@ -588,112 +599,76 @@ class RawRows:
                 " storage FROM subject_info"
             )
         }
-
-    def term(self, value: str) -> int:
-        found = self.terms.get(value)
-        if found is None:
-            found = self.terms[value] = -1 - len(self.new_terms)  # fixed up in resolve()
-            self.new_terms.append(value)
-        return found
-
-    def opt(self, value: str) -> int | None:
-        return self.term(value) if value else None
+        self.next_info = max(self.infos.values(), default=0)
 
     def batch(self, events: Sequence[Event]) -> RawBatch:
         out = RawBatch()
+
+        def term(value: str) -> int:
+            found = self.terms.get(value)
+            if found is None:
+                self.next_term += 1
+                found = self.terms[value] = self.next_term
+                out.terms.append((found, value))
+            return found
+
+        def opt(value: str) -> int | None:
+            return term(value) if value else None
+
         uids = self.uids.batch(len(events))
         for raw, uid in zip(events, uids, strict=True):
             event = prepare(raw)
             self.last_id += 1
             event_id = self.last_id
+            actor = term(event.actor)
             out.events.append(
                 (
                     event_id,
                     event.ts,
-                    self.term(event.interpretation),
-                    self.term(event.manifestation),
-                    self.term(event.actor),
-                    self.opt(event.origin),
+                    term(event.interpretation),
+                    term(event.manifestation),
+                    actor,
+                    opt(event.origin),
                     uid,
                     self.node,
                     event.payload or None,
                 )
             )
             out.changes.append((event_id,))
-            actor = self.term(event.actor)
             for position, s in enumerate(event.subjects):
-                uri = self.term(s.uri)
-                origin = self.opt(s.origin)
                 if s.current_origin == s.origin:
                     current_origin = None
                 else:
-                    current_origin = self.term(s.current_origin) if s.current_origin else 0
-                current_uri = (
-                    self.term(s.current_uri) if s.current_uri and s.current_uri != s.uri else None
-                )
-                # The subject_info key; resolve() swaps it for the info's id.
-                info = (
-                    uri,
+                    current_origin = term(s.current_origin) if s.current_origin else 0
+                current_uri = term(s.current_uri) if s.current_uri != s.uri else None
+                key = (
+                    term(s.uri),
                     actor,
-                    self.opt(s.interpretation),
-                    self.opt(s.manifestation),
-                    origin,
-                    self.opt(s.mimetype),
-                    self.opt(s.text),
-                    self.opt(s.storage),
+                    opt(s.interpretation),
+                    opt(s.manifestation),
+                    opt(s.origin),
+                    opt(s.mimetype),
+                    opt(s.text),
+                    opt(s.storage),
                 )
+                info = self.infos.get(key)
+                if info is None:
+                    self.next_info += 1
+                    info = self.infos[key] = self.next_info
+                    out.infos.append((info, *key))
+                    storage = key[7]
+                    if storage is not None and storage not in self.storages:
+                        self.storages.add(storage)
+                        out.storages.append((storage,))
                 out.subjects.append(
                     (event_id, position, event.ts, current_uri, current_origin, info)
                 )
         return out
 
-    def resolve(self, batches: list[RawBatch]) -> None:
-        """Insert the terms and subject_info rows the batches need (untimed); patch ids in."""
-        conn = self.conn
-        real: dict[int, int] = {}
-        if self.new_terms:
-            conn.execute("BEGIN IMMEDIATE")
-            for n, value in enumerate(self.new_terms):
-                cursor = conn.execute("INSERT INTO term (value) VALUES (?)", (value,))
-                real[-1 - n] = int(cursor.lastrowid or 0)
-                self.terms[value] = real[-1 - n]
-            conn.execute("COMMIT")
-            self.new_terms.clear()
-
-        def fix(row: tuple[object, ...], columns: range) -> tuple[object, ...]:
-            return tuple(
-                real.get(v, v) if i in columns and isinstance(v, int) and v < 0 else v
-                for i, v in enumerate(row)
-            )
-
-        conn.execute("BEGIN IMMEDIATE")
-        for batch in batches:
-            batch.events = [fix(r, range(2, 6)) for r in batch.events]
-            subjects = []
-            for row in batch.subjects:
-                row = fix(row, range(3, 5))
-                assert isinstance(row[5], tuple)
-                key = fix(row[5], range(8))
-                info = self.infos.get(key)
-                if info is None:
-                    info = self.infos[key] = int(conn.execute(_RAW_INFO, key).lastrowid or 0)
-                subjects.append((*row[:5], info))
-            batch.subjects = subjects
-        conn.execute("COMMIT")
-        storages = {key[7] for key in self.infos if isinstance(key[7], int)}
-        missing = storages - self.storages
-        if missing:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(
-                "INSERT OR IGNORE INTO storage (id) VALUES (?)", [(s,) for s in missing]
-            )
-            conn.execute("COMMIT")
-            self.storages |= missing
-
 
 _RAW_INFO = (
-    "INSERT INTO subject_info (uri, actor, interpretation, manifestation, origin, mimetype,"
-    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
+    "INSERT INTO subject_info (id, uri, actor, interpretation, manifestation, origin, mimetype,"
+    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
 _RAW_EVENT = (
     "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"
@@ -710,6 +685,9 @@ def raw_write(writer: RawWriter, batch: RawBatch) -> None:
     conn = writer.conn
     before = conn.total_changes
     conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO term (id, value) VALUES (?, ?)", batch.terms)
+    conn.executemany("INSERT INTO storage (id) VALUES (?)", batch.storages)
+    conn.executemany(_RAW_INFO, batch.infos)
     conn.executemany(_RAW_EVENT, batch.events)
     conn.executemany(_RAW_SUBJECT, batch.subjects)
     conn.executemany("INSERT INTO change (event_id) VALUES (?)", batch.changes)
@@ -733,7 +711,6 @@ def bench_inserts(
         batches = [events[i : i + size] for i in range(0, count, size)]
         raws = [rows.batch(b) for b in batches]
         work_plan.append((size, batches, raws))
-    rows.resolve([r for _, _, raws in work_plan for r in raws])
     engine = Engine.open(engine_path)
     out: dict[str, dict[str, object]] = {}
     try:

@@ -154,6 +154,7 @@ class SQLiteStore:
         self._checkpoint_wanted = threading.Event()
         self._fold_requested = False
         self._last_checkpoint_request = 0.0
+        self._last_write = 0.0  # when the last commit that wrote ended (monotonic)
         self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
@@ -253,10 +254,14 @@ class SQLiteStore:
                 if self._dropped_terms:
                     self.terms.generation += 1
                 raise
+            if len(self._infos) > 500_000:  # bound memory; lookups refill it
+                self._infos.clear()
             self._infos.update(self._pending_infos)
             for key in self._dropped_infos:
                 self._infos.pop(key, None)
-            if self._dropped_infos or self._dropped_terms or len(self._subjects) > 500_000:
+            # A dropped term is never one an info names (drop_orphans checks), so only
+            # dropped infos make entries stale.
+            if self._dropped_infos or len(self._subjects) > 500_000:
                 self._subjects.clear()  # ids in it may be gone; lookups refill it
             else:
                 self._subjects.update(self._pending_subjects)
@@ -299,6 +304,10 @@ class SQLiteStore:
                 self._checkpoint_wanted.clear()
                 if self._closed:
                     return
+                if not asked and time.monotonic() - self._last_write < _CHECKPOINT_INTERVAL:
+                    # Requests come at most once an interval, so a wait can time out
+                    # in the middle of a burst: only a pause in the commits is idle.
+                    continue
                 mode = "PASSIVE" if asked else "TRUNCATE"
                 idle_round_due = asked
                 if not asked or self._fold_requested:
@@ -347,7 +356,7 @@ class SQLiteStore:
         """
         if self._checkpointer is None or conn.total_changes == changes_before:
             return
-        now = time.monotonic()
+        now = self._last_write = time.monotonic()
         if now - self._last_checkpoint_request >= _CHECKPOINT_INTERVAL:
             self._last_checkpoint_request = now
             self._checkpoint_wanted.set()
@@ -461,19 +470,16 @@ class SQLiteStore:
                 self.terms.remember(value, term)
         return term
 
-    def _info_for_write(self, conn: sqlite3.Connection, key: InfoKey) -> int:
-        """The subject_info id of ``key``, creating the row inside the open transaction."""
+    def _find_info(self, conn: sqlite3.Connection, key: InfoKey) -> int | None:
+        """The subject_info id of ``key`` (cached), or None if there is none yet."""
         info = self._infos.get(key)
         if info is None:
             info = self._pending_infos.get(key)
             if info is None:
                 row = conn.execute(_INFO_BY_KEY, key).fetchone()
                 if row is None:
-                    info = int(conn.execute(_INSERT_INFO, key).lastrowid or 0)
-                else:
-                    info = int(row[0])
-                if len(self._infos) > 500_000:  # bound memory; lookups refill it
-                    self._infos.clear()
+                    return None
+                info = int(row[0])
                 self._pending_infos[key] = info
         return info
 
@@ -769,10 +775,6 @@ class SQLiteStore:
 _INFO_BY_KEY = (
     "SELECT id FROM subject_info WHERE uri = ? AND actor = ? AND interpretation IS ?"
     " AND manifestation IS ? AND origin IS ? AND mimetype IS ? AND text IS ? AND storage IS ?"
-)
-_INSERT_INFO = (
-    "INSERT INTO subject_info (uri, actor, interpretation, manifestation, origin, mimetype,"
-    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)"
 )
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)

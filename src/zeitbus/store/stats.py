@@ -261,8 +261,15 @@ def _walk_events(
         f" WHERE s.event_id = e.id AND i.{info_column} = :v AND {cond})"
     )
     params = {"v": value, "folded": folded_id}
+    bound = ""
+    if newest:
+        # Start at the newest folded row, not at the newest event: a walk from the
+        # top would first pass every pending event (up to a fold's worth). Every row
+        # has an actor, so the actor groups' newest is the newest folded row.
+        bound = " AND e.timestamp <= (SELECT max(newest_ts) FROM stat WHERE field = 2)"
     row = conn.execute(
-        f"SELECT e.timestamp FROM event e WHERE {has} ORDER BY e.timestamp {direction} LIMIT 1",
+        f"SELECT e.timestamp FROM event e WHERE {has}{bound}"
+        f" ORDER BY e.timestamp {direction} LIMIT 1",
         params,
     ).fetchone()
     if row is None:

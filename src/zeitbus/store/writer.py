@@ -32,10 +32,10 @@ _Opt = int | None
 SubjectRow = tuple[int, int, int, _Opt, _Opt, int]
 # uri, actor, interpretation, manifestation, origin, mimetype, text, storage
 InfoKey = tuple[int, int, _Opt, _Opt, _Opt, _Opt, _Opt, _Opt]
-# The same as strings (the actor as its id), and the ids the writer needs of them:
-# info, origin, interpretation, mimetype.
-SubjectKey = tuple[str, str, str, str, str, str, str, int]
-SubjectIds = tuple[int, _Opt, _Opt, _Opt]
+# The same as strings (with the event's actor), and the ids the writer needs of
+# them: info, uri, origin, interpretation, mimetype.
+SubjectKey = tuple[str, str, str, str, str, str, str, str]
+SubjectIds = tuple[int, int, _Opt, _Opt, _Opt]
 
 
 class BatchWriter:
@@ -75,26 +75,43 @@ class BatchWriter:
         self.stored_uids: dict[bytes, int] = {}
         self.deduplicated = False
         self.local_node = store._node_id(conn, store.node)
+        # Subjects _find_infos found no info for (their info keys), and the infos
+        # and storages this batch creates, written by flush before the subject rows.
+        self.absent: dict[SubjectKey, InfoKey] = {}
+        self.next_info: int | None = None
+        self.new_infos: list[tuple[int, *InfoKey]] = []
+        self.new_storages: list[tuple[int]] = []
         self._term = store._term_for_write
 
     def resolve_terms(self, events: Sequence[Event | None]) -> None:
-        """Look up (or create) every string of the batch with two statements.
+        """Look up (or create) every string the batch needs, with two statements.
 
-        Also makes the batch's uids in one go. Terms created here are
-        remembered in ``new_terms``: no stored row can use them yet, so the
-        dedup lookup is skipped for subjects whose URI is new.
+        A subject this process has stored before is known by its strings
+        (``store._subjects``), so only the strings of unseen subjects, of
+        moves and of the events themselves are looked up. Also makes the
+        batch's uids in one go. Terms created here are remembered in
+        ``new_terms``: no stored row can use them yet, so the dedup lookup is
+        skipped for subjects whose URI is new.
         """
         store, conn = self.store, self.conn
+        seen, seen_now = store._subjects, store._pending_subjects
         wanted: set[str] = set()
+        unseen: list[tuple[SubjectKey, Subject, str]] = []
         fresh = 0
         for event in events:
             if event is None:
                 continue
             if not event.uid:
                 fresh += 1
-            wanted.update((event.interpretation, event.manifestation, event.actor, event.origin))
-            for s in event.subjects:
-                wanted.update(s.values())
+            actor = event.actor
+            wanted.update((event.interpretation, event.manifestation, actor, event.origin))
+            for subject in event.subjects:
+                key = _subject_key(subject, actor)
+                if key not in seen and key not in seen_now:
+                    wanted.update(subject.values())
+                    unseen.append((key, subject, actor))
+                elif subject.current_uri != subject.uri:
+                    wanted.update((subject.current_uri, subject.current_origin))
         known, pending = store.terms.ids, store._pending_terms
         missing = [v for v in wanted if v not in known and v not in pending]
         if missing:
@@ -109,8 +126,8 @@ class BatchWriter:
                     self.new_terms.add(term)
         self.fresh_uids = store._uids.batch(fresh)
         self.fresh_uids.reverse()
+        self._find_infos(unseen)
         self._find_stored(events)
-        self._find_infos(events)
 
     def _find_stored(self, events: Sequence[Event | None]) -> None:
         """Look up, in two statements, which of the batch's events may be stored already.
@@ -129,7 +146,7 @@ class BatchWriter:
                 uids.append((uid_from_str(event.uid),))
             if event.ts <= max_ts:
                 for subject in event.subjects:
-                    uri = self._lookup(subject.uri)
+                    uri = self._uri_of(subject, event.actor)
                     if uri not in self.new_terms:
                         probe.append((uri, event.ts))
         if probe:
@@ -145,38 +162,43 @@ class BatchWriter:
                 conn.execute("SELECT e.uid, e.id FROM temp.wanted w JOIN event e ON e.uid = w.uid")
             )
 
-    def _find_infos(self, events: Sequence[Event | None]) -> None:
+    def _find_infos(self, unseen: Sequence[tuple[SubjectKey, Subject, str]]) -> None:
         """Look up, in one statement, the infos of subjects this process has not seen.
 
         A long-running writer knows nearly every subject it meets; a fresh
         one (a restart, an import) would otherwise look each up on its own.
-        Found ones go straight into the subject cache; the rest are new infos.
+        Found ones go into the subject cache; the rest are new infos, which
+        ``_describe`` creates when their event turns out to be stored.
         """
         store = self.store
-        seen, seen_now = store._subjects, store._pending_subjects
+        seen_now = store._pending_subjects
         infos, infos_now = store._infos, store._pending_infos
         wanted: dict[InfoKey, list[SubjectKey]] = {}
-        for event in events:
-            if event is None:
-                continue
-            actor = self._lookup(event.actor)
-            for subject in event.subjects:
-                key = _subject_key(subject, actor)
-                if key in seen or key in seen_now:
-                    continue
-                info_key = self._info_key(subject, actor)
-                info = infos.get(info_key) or infos_now.get(info_key)
-                if info is not None:
-                    seen_now[key] = (info, info_key[4], info_key[2], info_key[5])
-                else:
-                    wanted.setdefault(info_key, []).append(key)
+        for key, subject, actor_value in unseen:
+            if key in seen_now:
+                continue  # the same subject twice in the batch
+            info_key = self._info_key(subject, self._lookup(actor_value))
+            info = infos.get(info_key) or infos_now.get(info_key)
+            if info is not None:
+                seen_now[key] = _ids(info, info_key)
+            else:
+                wanted.setdefault(info_key, []).append(key)
         if not wanted:
             return
         for row in self.conn.execute(_INFOS_BY_KEY, (json.dumps(list(wanted)),)):
             info, info_key = row[0], tuple(row[1:])
             infos_now[info_key] = info
-            for key in wanted[info_key]:
-                seen_now[key] = (info, info_key[4], info_key[2], info_key[5])
+            for key in wanted.pop(info_key):
+                seen_now[key] = _ids(info, info_key)
+        for info_key, keys in wanted.items():
+            for key in keys:
+                self.absent[key] = info_key
+
+    def _uri_of(self, subject: Subject, actor: str) -> int:
+        """The term id of a subject's URI (from the subject cache when it is there)."""
+        key = _subject_key(subject, actor)
+        known = self.store._subjects.get(key) or self.store._pending_subjects.get(key)
+        return self._lookup(subject.uri) if known is None else known[1]
 
     def _info_key(self, subject: Subject, actor: int) -> InfoKey:
         """A subject's subject_info key (its strings as term ids, NULL for empty)."""
@@ -217,7 +239,7 @@ class BatchWriter:
         keys, stored_keys = self.keys, self.stored_keys
         subject_terms = []
         for subject in event.subjects:
-            uri = term(subject.uri)
+            uri = self._uri_of(subject, event.actor)
             key = (timestamp, interpretation, manifestation, actor, uri)
             existing = keys.get(key) or stored_keys.get(key)
             if existing is not None:
@@ -262,7 +284,7 @@ class BatchWriter:
         for position, subject in enumerate(event.subjects):
             uri = subject_terms[position]
             keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
-            self._add_subject(event_id, position, timestamp, subject, uri, actor, origin)
+            self._add_subject(event_id, position, timestamp, subject, event.actor, origin)
         self.uids[raw_uid] = event_id
         self.used.add(event_id)
         if event.interpretation == MOVE_EVENT and not self.replay:
@@ -276,41 +298,41 @@ class BatchWriter:
         position: int,
         ts: int,
         subject: Subject,
-        uri: int,
-        actor: int,
+        actor: str,
         event_origin: int | None,
     ) -> None:
         """Queue one subject row (and, below the fold watermark, its row to aggregate)."""
-        term = self._lookup
         current_uri = None
-        if subject.current_uri and subject.current_uri != subject.uri:
-            current_uri = term(subject.current_uri)
-        if subject.current_origin == subject.origin:
-            current_origin = None  # NULL: same as origin
-        elif not subject.current_origin:
-            current_origin = 0  # term 0: explicitly empty after a move
-        else:
-            current_origin = term(subject.current_origin)
+        current_origin = None  # NULL: same as origin
+        if subject.current_uri != subject.uri or subject.current_origin != subject.origin:
+            term = self._lookup
+            if subject.current_uri and subject.current_uri != subject.uri:
+                current_uri = term(subject.current_uri)
+            if subject.current_origin == subject.origin:
+                pass
+            elif not subject.current_origin:
+                current_origin = 0  # term 0: explicitly empty after a move
+            else:
+                current_origin = term(subject.current_origin)
         store = self.store
         key = _subject_key(subject, actor)
         known = store._subjects.get(key) or store._pending_subjects.get(key)
         if known is None:
-            known = self._describe(subject, actor)
+            known = self._describe(key, subject, actor)
             store._pending_subjects[key] = known
-        info, origin, interp, mimetype = known
+        info, uri, origin, interp, mimetype = known
         self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
-        effective_origin = origin if current_origin is None else current_origin or None
         row = (
             ts,
             event_id,
             uri,
-            actor,
+            self._lookup(actor),
             origin,
             interp,
             mimetype,
             uri if current_uri is None else current_uri,
             event_origin,
-            effective_origin,
+            origin if current_origin is None else current_origin or None,
             info,
         )
         if event_id <= self.folded_id:
@@ -318,17 +340,38 @@ class BatchWriter:
         else:
             self.unfolded[(event_id, position)] = row
 
-    def _describe(self, subject: Subject, actor: int) -> SubjectIds:
-        """A subject's info and term ids (the info created if it is new)."""
-        info_key = self._info_key(subject, actor)
-        storage = info_key[7]
-        if storage is not None:
-            store = self.store
-            if storage not in store._storages and storage not in store._pending_storages:
-                self.conn.execute("INSERT OR IGNORE INTO storage (id) VALUES (?)", (storage,))
+    def _describe(self, key: SubjectKey, subject: Subject, actor: str) -> SubjectIds:
+        """A subject's info and term ids; a new info is queued for ``flush``.
+
+        Its id is given here (the next after the table's highest), so the
+        subject rows can point at it before it is written.
+        """
+        store = self.store
+        info_key = self.absent.pop(key, None)
+        info = None
+        if info_key is None or store._dropped_terms:
+            # Not seen by _find_infos, or a MoveEvent of this batch dropped terms,
+            # which the key _find_infos made may name: look it up afresh.
+            info_key = self._info_key(subject, self._lookup(actor))
+            info = store._find_info(self.conn, info_key)
+        if info is None:
+            storage = info_key[7]
+            if (
+                storage is not None
+                and storage not in store._storages
+                and storage not in store._pending_storages
+            ):
+                self.new_storages.append((storage,))
                 store._pending_storages.add(storage)
-        info = self.store._info_for_write(self.conn, info_key)
-        return info, info_key[4], info_key[2], info_key[5]
+            if self.next_info is None:
+                self.next_info = int(
+                    self.conn.execute("SELECT coalesce(max(id), 0) FROM subject_info").fetchone()[0]
+                )
+            self.next_info += 1
+            info = self.next_info
+            self.new_infos.append((info, *info_key))
+            store._pending_infos[info_key] = info
+        return _ids(info, info_key)
 
     def _apply_move(self, event: Event) -> None:
         """Point earlier rows at a moved subject's new location (as Zeitgeist does).
@@ -395,6 +438,14 @@ class BatchWriter:
         unfolded[key] = (*row[:7], current_uri, row[8], current_origin, row[10])
 
     def flush(self) -> None:
+        if self.new_storages:
+            self.conn.executemany(
+                "INSERT OR IGNORE INTO storage (id) VALUES (?)", self.new_storages
+            )
+            self.new_storages = []
+        if self.new_infos:
+            self.conn.executemany(_INSERT_INFO, self.new_infos)
+            self.new_infos = []
         if self.event_rows:
             self.conn.executemany(_INSERT_EVENT, self.event_rows)
             self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
@@ -407,7 +458,7 @@ class BatchWriter:
             self.aggregate_rows = []
 
 
-def _subject_key(subject: Subject, actor: int) -> SubjectKey:
+def _subject_key(subject: Subject, actor: str) -> SubjectKey:
     """The writer's cache key of a subject: its strings and its event's actor."""
     return (
         subject.uri,
@@ -421,6 +472,11 @@ def _subject_key(subject: Subject, actor: int) -> SubjectKey:
     )
 
 
+def _ids(info: int, key: InfoKey) -> SubjectIds:
+    """What the writer caches of a subject: its info and the term ids rows need."""
+    return info, key[0], key[4], key[2], key[5]
+
+
 _INFOS_BY_KEY = """
 SELECT i.id, i.uri, i.actor, i.interpretation, i.manifestation, i.origin, i.mimetype, i.text,
        i.storage
@@ -430,6 +486,10 @@ JOIN subject_info i
  AND i.text IS j.value ->> 6 AND i.interpretation IS j.value ->> 2
  AND i.manifestation IS j.value ->> 3 AND i.mimetype IS j.value ->> 5 AND i.storage IS j.value ->> 7
 """
+_INSERT_INFO = (
+    "INSERT INTO subject_info (id, uri, actor, interpretation, manifestation, origin, mimetype,"
+    " text, storage, rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)"
+)
 _TERMS_BY_VALUE = "SELECT value, id FROM term WHERE value IN (SELECT value FROM json_each(?))"
 _INSERT_EVENT = (
     "INSERT INTO event (id, timestamp, interpretation, manifestation, actor, origin, uid, node,"

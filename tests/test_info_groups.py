@@ -52,8 +52,7 @@ def test_grouping_infos_gives_the_answer_of_grouping_rows(
             for result_type in GROUPED:
                 if not info_groups.applies(where, result_type):
                     continue
-                sql, params, _ = queries._select_groups(where, TimeRange(0, 0), result_type)
-                from_rows = [row[0] for row in conn.execute(sql, params)]
+                from_rows = queries._group_rows(conn, where, TimeRange(0, 0), result_type)
                 from_infos = info_groups.find_ids(conn, where, result_type, store.pending_cache)
                 assert from_infos == from_rows, result_type.name
 

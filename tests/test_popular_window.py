@@ -50,9 +50,8 @@ def _check(history: History, time_range: TimeRange, num: int, every: int) -> Non
             for result_type in POPULAR:
                 if not popular_window.applies(result_type, num, time_range):
                     continue
-                sql, params, _ = queries._select_groups(where, time_range, result_type)
                 from_rows = info_groups.collapsed(
-                    [row[0] for row in conn.execute(sql, params)], num
+                    queries._group_rows(conn, where, time_range, result_type), num
                 )
                 visited = popular_window.find_ids(store, conn, time_range, result_type, num)
                 assert visited == from_rows, result_type.name

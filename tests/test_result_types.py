@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 import pytest
 
 from zeitbus import Engine, Event, InvalidArgument, ResultType, Subject, TimeRange
+from zeitbus.model import GroupField
 from zeitbus.ontology import ACCESS_EVENT, FILE_DATA_OBJECT, MOVE_EVENT, NFO, USER_ACTIVITY
 
 TEXT_DOCUMENT = NFO + "TextDocument"
@@ -315,6 +316,48 @@ def test_equal_counts_are_ordered_by_time(engine: Engine, path: str) -> None:
     # The other tie order would put event 5 twice in a row, collapsing the list to 2 ids.
     assert _find(engine, 4, path) == [ids[4], ids[3], ids[4]]
     assert _find(engine, 5, path) == [ids[4], ids[3], ids[4]]
+
+
+def _tied(engine: Engine, order: Sequence[tuple[int, str]]) -> list[int]:
+    """Events (ts, uri name) in this order, alike but for their URIs, with an event origin."""
+
+    def access(ts: int, name: str) -> Event:
+        event, subject = _base(ts)
+        return event.with_changes(
+            origin="https://example.com/",
+            subjects=(Subject(**{**_subject_dict(subject), "uri": f"file:///{name}"}),),
+        )
+
+    return engine.insert_events([access(ts, name) for ts, name in order])
+
+
+# Two events at one timestamp in one group, the later one read first by an index: b's
+# subject_info row is older than a's, so a scan in info order meets b's rows first.
+# Zeitgeist picks the lowest id on a tie. Newest (every grouped type but OldestActor):
+# events 3 (a) and 4 (b) at ts 300, answer 3. Oldest: events 2 (a) and 3 (b) at ts 100,
+# answer 2. URI-keyed types put a and b in different groups, so they have no tie.
+TIED_NEWEST = [(100, "b"), (150, "a"), (300, "a"), (300, "b")]
+TIED_OLDEST = [(300, "b"), (100, "a"), (100, "b")]
+TIED_CASES = [
+    pytest.param(rt.value, path, id=f"{rt.value}-{path}")
+    for rt in ResultType
+    if rt.group is not None and rt.group not in (GroupField.SUBJECT_URI, GroupField.CURRENT_URI)
+    for path in PATHS
+]
+
+
+@pytest.mark.parametrize(("result_type", "path"), TIED_CASES)
+def test_a_tie_at_the_representative_timestamp_goes_to_the_lowest_id(
+    engine: Engine, result_type: int, path: str
+) -> None:
+    """One group holds every event; the tie goes to the lowest id, whatever the scan order."""
+    if ResultType(result_type).uses_oldest:
+        ids = _tied(engine, TIED_OLDEST)
+        expected = ids[1]
+    else:
+        ids = _tied(engine, TIED_NEWEST)
+        expected = ids[2]
+    assert _find(engine, result_type, path) == [expected]
 
 
 # -- moves: current_uri and current_origin groups differ from uri and origin --------------------

@@ -99,7 +99,7 @@ def find_event_ids(
             return info_groups.collapsed(
                 info_groups.find_ids(conn, where, result_type, store.pending_cache), num_events
             )
-        sql, params, exact_limit = _select_groups(where, time_range, result_type)
+        return info_groups.collapsed(_group_rows(conn, where, time_range, result_type), num_events)
     cursor = conn.execute(sql, params)
     ids: list[int] = []
     last = None
@@ -182,13 +182,21 @@ def _select_events(
     return f"SELECT {columns} FROM ({sql})", params, exact
 
 
-def _select_groups(
-    where: Where, time_range: TimeRange, result_type: ResultType
-) -> tuple[str, list[object], bool]:
-    """Grouped result types with conditions: one GROUP BY over the matching rows."""
+def _group_rows(
+    conn: sqlite3.Connection, where: Where, time_range: TimeRange, result_type: ResultType
+) -> list[int]:
+    """Grouped result types with conditions: one GROUP BY over the matching rows.
+
+    The groups' representatives, in the result type's order (duplicates not
+    collapsed). A group's newest (oldest) row has the highest (lowest)
+    timestamp and, on a tie, the lowest id: what stat, the infos and
+    Zeitgeist (scanning in id order) pick. With one max() (min()) aggregate,
+    SQLite takes the bare id from a row with that timestamp; only when
+    another event has the same timestamp can it be the wrong one of a tie,
+    and those few groups are re-picked exactly.
+    """
     group = result_type.group
     assert group is not None
-    direction = "ASC" if result_type.ascending else "DESC"
     key, key_on_subject = GROUP_COLUMNS[group]
     on_subject = where.uses_subject or key_on_subject or result_type.popular
     ts = "s.timestamp" if on_subject else "e.timestamp"
@@ -198,20 +206,34 @@ def _select_groups(
     if not on_subject or key.startswith("e."):
         conds.uses_event = True
     aggregate = "min" if result_type.uses_oldest else "max"
-    count = ", count(*) AS n" if result_type.popular else ""
-    order = f"n {direction}, " if result_type.popular else ""
-    # A group's newest (oldest) row has the highest (lowest) timestamp and, on a
-    # tie, the lowest id: what stat, the infos and Zeitgeist (scanning in id
-    # order) pick. One sortable string per row makes that row the only max (min),
-    # so the bare id and ts come from it in whatever order SQLite reads the rows.
-    id_key = event_id if result_type.uses_oldest else f"4294967295 - {event_id}"
-    pick = f"{aggregate}(printf('%d%016X%08X', {ts} >= 0, {ts}, {id_key}))"
-    sql = (
-        f"SELECT id FROM (SELECT {event_id} AS id, {ts} AS ts, {pick} AS pick{count}"
-        f" FROM {_from(conds, subject=on_subject)}{conds.clause()} GROUP BY {key})"
-        f" ORDER BY {order}ts {direction}, id {direction}"
-    )
-    return sql, conds.params, False
+    count = "count(*)" if result_type.popular else "0"
+    source = f"{_from(conds, subject=on_subject)}{conds.clause()}"
+    groups = conn.execute(
+        f"SELECT {count}, {aggregate}({ts}), {event_id}, {key} FROM {source} GROUP BY {key}",
+        conds.params,
+    ).fetchall()
+    tied = {
+        row[0]
+        for row in conn.execute(_SHARED_TIMESTAMPS, (json.dumps(sorted({g[1] for g in groups})),))
+    }
+    if tied:
+        repick = (
+            f"SELECT min({event_id}) FROM {source}{' AND' if conds.sql else ' WHERE'}"
+            f" {event_id} IN (SELECT id FROM event WHERE timestamp = ?) AND {ts} = ? AND {key} = ?"
+        )
+        for n, (rows, when, _, value) in enumerate(groups):
+            if when in tied:
+                first = conn.execute(repick, (*conds.params, when, when, value)).fetchone()[0]
+                groups[n] = (rows, when, first, value)
+    groups.sort(key=lambda g: (g[0], g[1], g[2]), reverse=not result_type.ascending)
+    return [g[2] for g in groups]
+
+
+# Which of the given timestamps more than one event has (json list in, values out).
+_SHARED_TIMESTAMPS = """
+SELECT j.value FROM json_each(?) j
+WHERE EXISTS (SELECT 1 FROM event WHERE timestamp = j.value LIMIT 1 OFFSET 1)
+"""
 
 
 def _stat_groups(
@@ -324,8 +346,7 @@ def find_event_ids_among(
     where = compile_where(store, conn, templates, storage_state)
     where.add("e.id IN (SELECT value FROM json_each(?))", json.dumps(sorted(set(among))))
     if result_type.group is not None:
-        sql, params, _ = _select_groups(where, time_range, result_type)
-        return info_groups.collapsed([row[0] for row in conn.execute(sql, params)], 0)
+        return info_groups.collapsed(_group_rows(conn, where, time_range, result_type), 0)
     direction = "ASC" if result_type.ascending else "DESC"
     conds = TemplateCompiler.time_conditions(where, time_range, "e.timestamp")
     sql = (

@@ -225,11 +225,12 @@ class BatchWriter:
 
     def add(self, event: Event) -> tuple[int, bool]:
         """Queue one event; its id, and whether it is new (else a duplicate's id)."""
-        conn, term = self.conn, self._lookup
+        conn, term, store = self.conn, self._lookup, self.store
         timestamp = event.ts
         interpretation = term(event.interpretation)
         manifestation = term(event.manifestation)
-        actor = term(event.actor)
+        actor_value = event.actor
+        actor = term(actor_value)
         raw_uid = uid_from_str(event.uid) if event.uid else None
         if raw_uid is not None:
             existing = self.uids.get(raw_uid) or self.stored_uids.get(raw_uid)
@@ -237,15 +238,20 @@ class BatchWriter:
                 self.deduplicated = True
                 return existing, False
         keys, stored_keys = self.keys, self.stored_keys
-        subject_terms = []
+        seen, seen_now = store._subjects, store._pending_subjects
+        subject_keys: list[SubjectKey] = []
+        uris: list[int] = []
         for subject in event.subjects:
-            uri = self._uri_of(subject, event.actor)
+            subject_key = _subject_key(subject, actor_value)
+            known = seen.get(subject_key) or seen_now.get(subject_key)
+            uri = term(subject.uri) if known is None else known[1]
             key = (timestamp, interpretation, manifestation, actor, uri)
             existing = keys.get(key) or stored_keys.get(key)
             if existing is not None:
                 self.deduplicated = True
                 return existing, False
-            subject_terms.append(uri)
+            subject_keys.append(subject_key)
+            uris.append(uri)
         if self.keep_ids and event.id:
             event_id = event.id
             taken = (
@@ -254,7 +260,7 @@ class BatchWriter:
             )
             if taken:
                 raise InvalidArgument(f"event id {event_id} is already used in this log")
-            if self.folded_id < event_id <= self.store.last_id:
+            if self.folded_id < event_id <= store.last_id:
                 self.rewrote_pending = True  # among pending rows, not after them
             self.last_id = max(self.last_id, event_id)
         else:
@@ -262,11 +268,16 @@ class BatchWriter:
                 raise DatabaseError("the log has used every 32-bit event id; export and re-import")
             self.last_id += 1
             event_id = self.last_id
+        if self.keep_ids:
+            self.used.add(event_id)
         if raw_uid is None:
-            raw_uid = self.fresh_uids.pop() if self.fresh_uids else self.store._uids.batch(1)[0]
+            # Made here, so unlike a given uid no other event of the batch can carry it.
+            raw_uid = self.fresh_uids.pop() if self.fresh_uids else store._uids.batch(1)[0]
+        else:
+            self.uids[raw_uid] = event_id
         if timestamp > self.max_ts:
             self.max_ts = timestamp
-        node = self.local_node if not event.node else self.store._node_id(conn, event.node)
+        node = self.local_node if not event.node else store._node_id(conn, event.node)
         origin = term(event.origin) if event.origin else None
         self.event_rows.append(
             (
@@ -282,11 +293,12 @@ class BatchWriter:
             )
         )
         for position, subject in enumerate(event.subjects):
-            uri = subject_terms[position]
-            keys[(timestamp, interpretation, manifestation, actor, uri)] = event_id
-            self._add_subject(event_id, position, timestamp, subject, event.actor, origin)
-        self.uids[raw_uid] = event_id
-        self.used.add(event_id)
+            subject_key = subject_keys[position]
+            keys[(timestamp, interpretation, manifestation, actor, uris[position])] = event_id
+            known = seen.get(subject_key) or seen_now.get(subject_key)
+            if known is None:
+                known = seen_now[subject_key] = self._describe(subject_key, subject, actor_value)
+            self._add_subject(event_id, position, timestamp, subject, known, actor, origin)
         if event.interpretation == MOVE_EVENT and not self.replay:
             self.flush()
             self._apply_move(event)
@@ -298,7 +310,8 @@ class BatchWriter:
         position: int,
         ts: int,
         subject: Subject,
-        actor: str,
+        known: SubjectIds,
+        actor: int,
         event_origin: int | None,
     ) -> None:
         """Queue one subject row (and, below the fold watermark, its row to aggregate)."""
@@ -314,19 +327,13 @@ class BatchWriter:
                 current_origin = 0  # term 0: explicitly empty after a move
             else:
                 current_origin = term(subject.current_origin)
-        store = self.store
-        key = _subject_key(subject, actor)
-        known = store._subjects.get(key) or store._pending_subjects.get(key)
-        if known is None:
-            known = self._describe(key, subject, actor)
-            store._pending_subjects[key] = known
         info, uri, origin, interp, mimetype = known
         self.subject_rows.append((event_id, position, ts, current_uri, current_origin, info))
         row = (
             ts,
             event_id,
             uri,
-            self._lookup(actor),
+            actor,
             origin,
             interp,
             mimetype,
@@ -393,22 +400,24 @@ class BatchWriter:
             # Rewritten by primary key with the values worked out here, rather than
             # by a second search with per-row subqueries.
             conn.executemany(
-                "UPDATE subject SET current_uri = ?, current_origin = ? WHERE event_id = ?"
-                " AND position = ?",
+                "UPDATE subject SET current_uri = ?, current_origin = ? WHERE info = ?"
+                " AND timestamp = ? AND event_id = ? AND position = ?",
                 [
                     (
                         None if uri == new else new,  # NULL: same as the info's uri
                         None if origin == new_origin else (0 if new_origin is None else new_origin),
+                        info,
+                        ts,
                         event_id,
                         position,
                     )
-                    for event_id, position, _, _, _, uri, origin in moved
+                    for event_id, position, ts, _, _, uri, origin, info in moved
                 ],
             )
             leaving: dict[tuple[int, int], int] = {}
             joining: dict[tuple[int, int], stats.Aggregate] = {}
             replaced: set[int] = set()
-            for event_id, position, ts, current_uri, current_origin, _, _ in moved:
+            for event_id, position, ts, current_uri, current_origin, _, _, _ in moved:
                 replaced.add(current_uri)
                 if current_origin is not None:
                     replaced.add(current_origin)
@@ -519,9 +528,10 @@ _MOVED_ROWS = """
   AND timestamp < :ts
 """
 # The rows a move rewrites, with their effective current uri and origin before
-# it, and their info's uri and origin (which say whether the new values equal them).
+# it, their info's uri and origin (which say whether the new values equal them), and the
+# rest of their primary key, by which they are rewritten (one seek each).
 _MOVED = (
     "SELECT s.event_id, s.position, s.timestamp, COALESCE(s.current_uri, i.uri),"
-    " NULLIF(COALESCE(s.current_origin, i.origin), 0), i.uri, i.origin"
+    " NULLIF(COALESCE(s.current_origin, i.origin), 0), i.uri, i.origin, s.info"
     " FROM subject s JOIN subject_info i ON i.id = s.info WHERE" + _MOVED_ROWS
 )

@@ -185,10 +185,12 @@ class BatchWriter:
                 wanted.setdefault(info_key, []).append(key)
         if not wanted:
             return
-        for row in self.conn.execute(_INFOS_BY_KEY, (json.dumps(list(wanted)),)):
+        # Every info of these URIs, from the key index alone; the full keys match here.
+        uris = json.dumps(sorted({info_key[0] for info_key in wanted}))
+        for row in self.conn.execute(_INFOS_BY_URI, (uris,)):
             info, info_key = row[0], tuple(row[1:])
-            infos_now[info_key] = info
-            for key in wanted.pop(info_key):
+            infos_now[info_key] = info  # another actor's, say: kept for later batches
+            for key in wanted.pop(info_key, ()):
                 seen_now[key] = _ids(info, info_key)
         for info_key, keys in wanted.items():
             for key in keys:
@@ -486,14 +488,9 @@ def _ids(info: int, key: InfoKey) -> SubjectIds:
     return info, key[0], key[4], key[2], key[5]
 
 
-_INFOS_BY_KEY = """
-SELECT i.id, i.uri, i.actor, i.interpretation, i.manifestation, i.origin, i.mimetype, i.text,
-       i.storage
-FROM json_each(?) j
-JOIN subject_info i
-  ON i.uri = j.value ->> 0 AND i.actor = j.value ->> 1 AND i.origin IS j.value ->> 4
- AND i.text IS j.value ->> 6 AND i.interpretation IS j.value ->> 2
- AND i.manifestation IS j.value ->> 3 AND i.mimetype IS j.value ->> 5 AND i.storage IS j.value ->> 7
+_INFOS_BY_URI = """
+SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage
+FROM subject_info WHERE uri IN (SELECT value FROM json_each(?))
 """
 _INSERT_INFO = (
     "INSERT INTO subject_info (id, uri, actor, interpretation, manifestation, origin, mimetype,"

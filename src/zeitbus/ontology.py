@@ -34,6 +34,7 @@ REMOTE_DATA_OBJECT = NFO + "RemoteDataObject"
 # Zeitgeist's StorageMonitor files these schemes under the storage "net";
 # everything else is "unknown" ("local" is never produced upstream).
 NETWORK_SCHEMES = frozenset({"dav", "davs", "ftp", "http", "https", "mailto", "sftp", "smb", "ssh"})
+_LONGEST_NETWORK_SCHEME = max(len(scheme) for scheme in NETWORK_SCHEMES)
 STORAGE_NET = "net"
 STORAGE_UNKNOWN = "unknown"
 
@@ -49,7 +50,6 @@ _SCHEME_MANIFESTATIONS = (
     ("davs://", REMOTE_DATA_OBJECT),
     ("smb://", REMOTE_DATA_OBJECT),
 )
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):")
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +169,9 @@ def manifestation_for_uri(uri: str) -> str:
 
 def storage_for_uri(uri: str) -> str:
     """The storage medium Zeitgeist's StorageMonitor assigns to a URI."""
-    match = _SCHEME.match(uri)
-    if match and match.group(1).lower() in NETWORK_SCHEMES:
+    # The text before the first colon (the scheme, if the URI has one): a
+    # network scheme is ASCII letters, so no other prefix can lower() to one.
+    colon = uri.find(":", 0, _LONGEST_NETWORK_SCHEME + 1)
+    if colon > 0 and (scheme := uri[:colon]).isascii() and scheme.lower() in NETWORK_SCHEMES:
         return STORAGE_NET
     return STORAGE_UNKNOWN

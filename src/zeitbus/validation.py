@@ -60,9 +60,7 @@ def check_types(event: Event, what: str = "event") -> None:
         raise InvalidArgument(f"{what} timestamp must be a 64-bit integer, got {event.timestamp!r}")
     if not isinstance(event.payload, bytes):
         raise InvalidArgument(f"{what} payload must be bytes")
-    if not isinstance(event.subjects, tuple) or not all(
-        type(subject) is Subject for subject in event.subjects
-    ):
+    if not isinstance(event.subjects, tuple):
         raise InvalidArgument(f"{what} subjects must be a tuple of Subject")
     texts: list[object] = [
         event.interpretation,
@@ -73,6 +71,8 @@ def check_types(event: Event, what: str = "event") -> None:
         event.uid,
     ]
     for subject in event.subjects:
+        if type(subject) is not Subject:
+            raise InvalidArgument(f"{what} subjects must be a tuple of Subject")
         texts.extend(subject.values())
     # Fast path: one C-level pass over everything (join also rejects non-str
     # items); the slow path names the culprit.
@@ -122,6 +122,7 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
         )
     moving = event.interpretation == MOVE_EVENT
     subjects = []
+    filled = False  # whether any subject needed filling in
     for subject in event.subjects:
         if not subject.uri:
             raise InvalidArgument("Incomplete event: subject without URI")
@@ -142,9 +143,16 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
                 "Illegal event: unless event.interpretation is 'MOVE_EVENT' then "
                 "subject.origin and subject.current_origin have to be the same"
             )
-        if _complete(subject):
+        if (
+            subject.interpretation
+            and subject.manifestation
+            and subject.storage
+            and subject.current_uri
+            and subject.current_origin
+        ):
             subjects.append(subject)  # nothing to fill: complete_subject's output, say
             continue
+        filled = True
         subjects.append(
             Subject(
                 subject.uri,
@@ -158,11 +166,7 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
                 current_origin,
             )
         )
-    if (
-        event.timestamp is not None
-        and type(event) is Event
-        and all(new is old for new, old in zip(subjects, event.subjects, strict=True))
-    ):
+    if not filled and event.timestamp is not None and type(event) is Event:
         return event  # already as it would be stored: the copy would be equal
     timestamp = clock() if event.timestamp is None else event.timestamp
     return Event(
@@ -176,17 +180,6 @@ def prepare(event: Event, clock: Clock = now_ms) -> Event:
         event.payload,
         event.uid,
         event.node,
-    )
-
-
-def _complete(subject: Subject) -> bool:
-    """True if ``prepare`` would fill in nothing of ``subject``."""
-    return bool(
-        subject.interpretation
-        and subject.manifestation
-        and subject.storage
-        and subject.current_uri
-        and subject.current_origin
     )
 
 

@@ -43,6 +43,7 @@ MEMORY = ":memory:"
 _CHECKPOINT_INTERVAL = 1.0  # seconds between background checkpoints while writing
 _BACKSTOP_PAGES = 10_000  # the writer checkpoints itself past ~40 MB of WAL
 _WAL_LIMIT = 4 * 1024 * 1024  # a restarted WAL is truncated back to this size
+_PRELOADED_TERMS = 100_000  # terms the writer's cache is filled with before its first write
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
@@ -144,6 +145,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._readers: list[sqlite3.Connection] = []
         self.terms = _TermCache()
+        self._terms_loaded = False
         self._nodes: dict[int, str] = {}
         self._node_ids: dict[str, int] = {}
         self._uids = UidGenerator()
@@ -544,6 +546,8 @@ class SQLiteStore:
         # The lock also covers what follows the commit: another thread's fold must
         # not run between the commit and the watermark, ids and kept rows it sets.
         with self._lock:
+            if not self._terms_loaded:
+                self._load_terms()
             ids: list[int] = []
             stored: list[int] = []
             try:
@@ -589,6 +593,24 @@ class SQLiteStore:
             if self._since_analyze >= max(1000, self.last_id // 10):
                 self._analyze()
             return ids, stored
+
+    def _load_terms(self) -> None:
+        """Fill the term cache from the table once, before the first write.
+
+        A writer meets most of the log's strings again (a subject's URI, text
+        and folder), and looked up one batch at a time they cost a few
+        milliseconds a batch for a long while; a long-running writer's cache
+        holds them all in the end anyway. The newest terms first, bounded.
+        """
+        self._terms_loaded = True
+        with translate_errors():
+            rows = self._writer.execute(
+                "SELECT value, id FROM term ORDER BY id DESC LIMIT ?", (_PRELOADED_TERMS,)
+            ).fetchall()
+        ids, values = self.terms.ids, self.terms.values
+        for value, term in rows:
+            ids.setdefault(value, term)
+            values.setdefault(term, value)
 
     def _unfolded_rows(
         self, new: dict[tuple[int, int], pending.Row] | None = None

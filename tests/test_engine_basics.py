@@ -117,3 +117,31 @@ def test_pending_rows_are_folded_once_writes_pause(tmp_path: Path) -> None:
             time.sleep(0.05)
         popular = engine.find_event_ids(result_type=ResultType.MOST_POPULAR_SUBJECTS)
         assert len(popular) == 7
+
+
+def test_a_steady_stream_of_writes_is_not_taken_for_a_pause(tmp_path: Path) -> None:
+    """No idle fold while commits keep coming, however the checkpointer's waits fall.
+
+    The checkpointer is asked at most once an interval, so its timed wait for
+    the next request can run out in the middle of a burst; that alone must
+    not count as the writes pausing (it used to fold every pending row then,
+    holding the writer). Writes go on for several intervals; a fold is
+    allowed only if some gap between them was itself a pause.
+    """
+    with Engine.open(tmp_path / "data") as engine:
+        store = engine.store
+        store.checkpoint_interval = 0.05
+        store.fold_every = 10**9
+        before = store.folded_id
+        longest_gap = 0.0
+        last_end = time.monotonic()
+        n = 0
+        began = time.monotonic()
+        while time.monotonic() - began < 40 * store.checkpoint_interval:
+            start = time.monotonic()
+            longest_gap = max(longest_gap, start - last_end)
+            # Batches long enough that a request often comes after the wait ran out.
+            engine.insert_events([_event(1000 + n + k, f"file:///{k % 7}") for k in range(200)])
+            last_end = time.monotonic()
+            n += 200
+        assert store.folded_id == before or longest_gap >= store.checkpoint_interval * 0.9

@@ -157,6 +157,9 @@ class SQLiteStore:
         self._fold_requested = False
         self._last_checkpoint_request = 0.0
         self._last_write = 0.0  # when the last commit that wrote ended (monotonic)
+        # Seconds between background checkpoints while writing, and of quiet after
+        # which the writes count as paused (the WAL is truncated, the rows folded).
+        self.checkpoint_interval = _CHECKPOINT_INTERVAL
         self._checkpointer: threading.Thread | None = None
         self._storages: set[int] = set()
         self._pending_storages: set[int] = set()
@@ -290,7 +293,7 @@ class SQLiteStore:
 
         A PASSIVE checkpoint never blocks readers or the writer; it copies what
         no reader still needs, and the next round copies the rest. Once the
-        writes pause (no request for ``_CHECKPOINT_INTERVAL``), a last round
+        writes pause (no commit for ``checkpoint_interval``), a last round
         copies what the rate limit left and truncates the WAL, if no reader
         or writer is in the way at that moment (it never waits for one), so a
         burst of writes does not leave a large WAL behind.
@@ -298,20 +301,22 @@ class SQLiteStore:
         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, timeout=10.0)
         conn.execute("PRAGMA busy_timeout = 0")
         idle_round_due = False
+        timeout: float | None = None
         try:
             while True:
-                asked = self._checkpoint_wanted.wait(
-                    _CHECKPOINT_INTERVAL if idle_round_due else None
-                )
+                asked = self._checkpoint_wanted.wait(timeout)
                 self._checkpoint_wanted.clear()
                 if self._closed:
                     return
-                if not asked and time.monotonic() - self._last_write < _CHECKPOINT_INTERVAL:
+                quiet = time.monotonic() - self._last_write
+                if not asked and quiet < self.checkpoint_interval:
                     # Requests come at most once an interval, so a wait can time out
                     # in the middle of a burst: only a pause in the commits is idle.
+                    timeout = self.checkpoint_interval - quiet
                     continue
                 mode = "PASSIVE" if asked else "TRUNCATE"
                 idle_round_due = asked
+                timeout = self.checkpoint_interval if idle_round_due else None
                 if not asked or self._fold_requested:
                     self._fold_requested = False
                     self._fold_while_idle()
@@ -359,7 +364,7 @@ class SQLiteStore:
         if self._checkpointer is None or conn.total_changes == changes_before:
             return
         now = self._last_write = time.monotonic()
-        if now - self._last_checkpoint_request >= _CHECKPOINT_INTERVAL:
+        if now - self._last_checkpoint_request >= self.checkpoint_interval:
             self._last_checkpoint_request = now
             self._checkpoint_wanted.set()
 

@@ -56,6 +56,8 @@ class BatchWriter:
         self.event_rows: list[tuple[object, ...]] = []
         self.subject_rows: list[SubjectRow] = []
         self.keys: dict[tuple[int, int, int, int, int], int] = {}
+        # Timestamps whose events may repeat a dedup key (see resolve_terms).
+        self.dedup_ts: set[int] = set()
         self.uids: dict[bytes, int] = {}
         self.used: set[int] = set()
         # Rows to aggregate at once: those of events below the fold watermark
@@ -98,11 +100,17 @@ class BatchWriter:
         wanted: set[str] = set()
         unseen: list[tuple[SubjectKey, Subject, str]] = []
         fresh = 0
+        timestamps: set[int] = set()
+        dedup_ts = self.dedup_ts
         for event in events:
             if event is None:
                 continue
             if not event.uid:
                 fresh += 1
+            ts = event.ts
+            if ts in timestamps or ts <= store.max_ts:
+                dedup_ts.add(ts)
+            timestamps.add(ts)
             actor = event.actor
             wanted.update((event.interpretation, event.manifestation, actor, event.origin))
             for subject in event.subjects:
@@ -240,6 +248,9 @@ class BatchWriter:
                 self.deduplicated = True
                 return existing, False
         keys, stored_keys = self.keys, self.stored_keys
+        # Only an event that shares its timestamp with another of the batch, or is
+        # not newer than the log, can repeat a dedup key.
+        dedup = timestamp in self.dedup_ts
         seen, seen_now = store._subjects, store._pending_subjects
         subject_keys: list[SubjectKey] = []
         uris: list[int] = []
@@ -247,11 +258,12 @@ class BatchWriter:
             subject_key = _subject_key(subject, actor_value)
             known = seen.get(subject_key) or seen_now.get(subject_key)
             uri = term(subject.uri) if known is None else known[1]
-            key = (timestamp, interpretation, manifestation, actor, uri)
-            existing = keys.get(key) or stored_keys.get(key)
-            if existing is not None:
-                self.deduplicated = True
-                return existing, False
+            if dedup:
+                key = (timestamp, interpretation, manifestation, actor, uri)
+                existing = keys.get(key) or stored_keys.get(key)
+                if existing is not None:
+                    self.deduplicated = True
+                    return existing, False
             subject_keys.append(subject_key)
             uris.append(uri)
         if self.keep_ids and event.id:
@@ -296,7 +308,8 @@ class BatchWriter:
         )
         for position, subject in enumerate(event.subjects):
             subject_key = subject_keys[position]
-            keys[(timestamp, interpretation, manifestation, actor, uris[position])] = event_id
+            if dedup:
+                keys[(timestamp, interpretation, manifestation, actor, uris[position])] = event_id
             known = seen.get(subject_key) or seen_now.get(subject_key)
             if known is None:
                 known = seen_now[subject_key] = self._describe(subject_key, subject, actor_value)

@@ -43,7 +43,8 @@ MEMORY = ":memory:"
 _CHECKPOINT_INTERVAL = 1.0  # seconds between background checkpoints while writing
 _BACKSTOP_PAGES = 10_000  # the writer checkpoints itself past ~40 MB of WAL
 _WAL_LIMIT = 4 * 1024 * 1024  # a restarted WAL is truncated back to this size
-_PRELOADED_TERMS = 100_000  # terms the writer's cache is filled with before its first write
+_PRELOADED_TERMS = 100_000  # terms the writer's cache is filled with (see _load_terms)
+_PRELOAD_AFTER = 1000  # events stored (or a tenth of it in one batch) before that
 _CHUNK = 20_000  # ids per json_each() batch; keeps statements small
 
 
@@ -146,6 +147,7 @@ class SQLiteStore:
         self._readers: list[sqlite3.Connection] = []
         self.terms = _TermCache()
         self._terms_loaded = False
+        self._inserted = 0  # events this process stored (see _load_terms)
         self._nodes: dict[int, str] = {}
         self._node_ids: dict[str, int] = {}
         self._uids = UidGenerator()
@@ -551,7 +553,9 @@ class SQLiteStore:
         # The lock also covers what follows the commit: another thread's fold must
         # not run between the commit and the watermark, ids and kept rows it sets.
         with self._lock:
-            if not self._terms_loaded:
+            if not self._terms_loaded and (
+                len(events) >= _PRELOAD_AFTER // 10 or self._inserted >= _PRELOAD_AFTER
+            ):
                 self._load_terms()
             ids: list[int] = []
             stored: list[int] = []
@@ -595,17 +599,20 @@ class SQLiteStore:
             self.folded_id = folded
             self.max_ts = max(self.max_ts, writer.max_ts)
             self._since_analyze += len(stored)
+            self._inserted += len(stored)
             if self._since_analyze >= max(1000, self.last_id // 10):
                 self._analyze()
             return ids, stored
 
     def _load_terms(self) -> None:
-        """Fill the term cache from the table once, before the first write.
+        """Fill the term cache from the table once, when a writer turns out to be busy.
 
         A writer meets most of the log's strings again (a subject's URI, text
         and folder), and looked up one batch at a time they cost a few
         milliseconds a batch for a long while; a long-running writer's cache
         holds them all in the end anyway. The newest terms first, bounded.
+        Done before a large batch or once ``_PRELOAD_AFTER`` events were
+        stored, so a one-event ``zeitbus log`` does not pay for it.
         """
         self._terms_loaded = True
         with translate_errors():

@@ -89,9 +89,10 @@ def combine(groups: dict[Key, Aggregate], key: Key, agg: Iterable[int]) -> None:
 
 
 def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggregate]:
-    """A batch's aggregates from rows of (timestamp, event id, key of field 1..8).
+    """A batch's aggregates from rows of (timestamp, event id, key of field 1..8, ...).
 
-    One tight loop over all rows and fields: this runs for every fold.
+    Anything after the eight keys is ignored. One tight loop over all rows
+    and fields: this runs for every fold.
     """
     per_field: list[dict[int, Aggregate]] = [{} for _ in range(9)]
     for row in rows:

@@ -193,11 +193,13 @@ class BatchWriter:
                 wanted.setdefault(info_key, []).append(key)
         if not wanted:
             return
-        # Every info of these URIs, from the key index alone; the full keys match here.
+        # The infos of these URIs and actors, from the key index alone (one seek per
+        # pair); the full keys match here.
         uris = json.dumps(sorted({info_key[0] for info_key in wanted}))
-        for row in self.conn.execute(_INFOS_BY_URI, (uris,)):
+        actors = json.dumps(sorted({info_key[1] for info_key in wanted}))
+        for row in self.conn.execute(_INFOS_BY_URI, (uris, actors)):
             info, info_key = row[0], tuple(row[1:])
-            infos_now[info_key] = info  # another actor's, say: kept for later batches
+            infos_now[info_key] = info  # a variant of the subject: kept for later batches
             for key in wanted.pop(info_key, ()):
                 seen_now[key] = _ids(info, info_key)
         for info_key, keys in wanted.items():
@@ -503,7 +505,8 @@ def _ids(info: int, key: InfoKey) -> SubjectIds:
 
 _INFOS_BY_URI = """
 SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage
-FROM subject_info WHERE uri IN (SELECT value FROM json_each(?))
+FROM subject_info
+WHERE uri IN (SELECT value FROM json_each(?)) AND actor IN (SELECT value FROM json_each(?))
 """
 _INSERT_INFO = (
     "INSERT INTO subject_info (id, uri, actor, interpretation, manifestation, origin, mimetype,"

@@ -1,10 +1,12 @@
 """The write path of one insert batch (used by ``store/sqlite.py``).
 
-Theory of operation. ``resolve_terms`` looks up or creates every string of
-the batch and finds, with one join, which events may already be stored
-(dedup key or uid). ``add`` then checks each event against those answers and
-the batch's own earlier events, gives it an id and queues its rows, and its
-subject_info; ``flush`` writes the queued rows with ``executemany``. The
+Theory of operation. ``resolve_terms`` looks up or creates the strings the
+batch needs (a subject the process has stored before is known by its strings
+alone), finds the infos of unseen subjects with one statement, and finds
+with one join which events may already be stored (dedup key or uid). ``add``
+then checks each event against those answers and the batch's own earlier
+events, gives it an id and queues its rows, and a new subject_info with an
+id of its own; ``flush`` writes the queued rows with ``executemany``. The
 aggregates (group statistics, infos' counts) are left to the next fold
 (``store/pending.py``), except for rows an import stores below the fold
 watermark. A MoveEvent flushes first, because it rewrites ``current_uri`` on

@@ -90,22 +90,8 @@ def aggregate_now(conn: sqlite3.Connection, rows: Sequence[Row]) -> None:
     """Add rows (PENDING_ROWS' shape) to the group statistics and the infos' aggregates."""
     if not rows:
         return
-    stats.merge(conn, stats.fold(rows))  # it reads the group keys, not the info
-    infos: dict[int | None, stats.Aggregate] = {}
-    for row in rows:
-        ts, event_id, info = row[0], row[1], row[10]
-        assert ts is not None
-        assert event_id is not None
-        agg = infos.get(info)
-        if agg is None:
-            infos[info] = [1, ts, event_id, ts, event_id]
-            continue
-        # As stats.combine does for one row, inline: this runs for every fold.
-        agg[0] += 1
-        if ts > agg[1] or (ts == agg[1] and event_id < agg[2]):
-            agg[1], agg[2] = ts, event_id
-        if ts < agg[3] or (ts == agg[3] and event_id < agg[4]):
-            agg[3], agg[4] = ts, event_id
+    groups, infos = stats.fold(rows)
+    stats.merge(conn, groups)
     conn.executemany(_ADD_INFO_ROWS, [(info, *agg) for info, agg in infos.items()])
 
 

@@ -88,22 +88,25 @@ def combine(groups: dict[Key, Aggregate], key: Key, agg: Iterable[int]) -> None:
         group[3], group[4] = oldest_ts, oldest_id
 
 
-def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggregate]:
-    """A batch's aggregates from rows of (timestamp, event id, key of field 1..8, ...).
+def fold(
+    rows: Sequence[tuple[int | None, ...]],
+) -> tuple[dict[tuple[int, int], Aggregate], dict[int, Aggregate]]:
+    """A batch's aggregates per group and per info, from rows in PENDING_ROWS' shape.
 
-    Anything after the eight keys is ignored. One tight loop over all rows
-    and fields: this runs for every fold.
+    (timestamp, event id, the keys of fields 1..8, info.) One tight loop over
+    all rows and columns: this runs for every fold.
     """
-    per_field: list[dict[int, Aggregate]] = [{} for _ in range(9)]
+    # Indexed by column: 2..9 are fields 1..8, 10 is the info.
+    per_column: list[dict[int, Aggregate]] = [{} for _ in range(11)]
     for row in rows:
         ts, eid = row[0], row[1]
         assert ts is not None
         assert eid is not None
-        for code in range(1, 9):
-            value = row[code + 1]
+        for column in range(2, 11):
+            value = row[column]
             if value is None:
                 continue
-            groups = per_field[code]
+            groups = per_column[column]
             agg = groups.get(value)
             if agg is None:
                 groups[value] = [1, ts, eid, ts, eid]
@@ -115,9 +118,12 @@ def fold(rows: Sequence[tuple[int | None, ...]]) -> dict[tuple[int, int], Aggreg
             if ts < agg[3] or (ts == agg[3] and eid < agg[4]):
                 agg[3] = ts
                 agg[4] = eid
-    return {
-        (code, value): agg for code, groups in enumerate(per_field) for value, agg in groups.items()
+    groups_by_key = {
+        (column - 1, value): agg
+        for column in range(2, 10)
+        for value, agg in per_column[column].items()
     }
+    return groups_by_key, per_column[10]
 
 
 def merge(conn: sqlite3.Connection, acc: dict[tuple[int, int], Aggregate]) -> None:

@@ -257,6 +257,7 @@ class BatchWriter:
         dedup = timestamp in self.dedup_ts
         seen, seen_now = store._subjects, store._pending_subjects
         subject_keys: list[SubjectKey] = []
+        knowns: list[SubjectIds | None] = []
         uris: list[int] = []
         for subject in event.subjects:
             subject_key = _subject_key(subject, actor_value)
@@ -269,6 +270,7 @@ class BatchWriter:
                     self.deduplicated = True
                     return existing, False
             subject_keys.append(subject_key)
+            knowns.append(known)
             uris.append(uri)
         if self.keep_ids and event.id:
             event_id = event.id
@@ -314,8 +316,8 @@ class BatchWriter:
             subject_key = subject_keys[position]
             if dedup:
                 keys[(timestamp, interpretation, manifestation, actor, uris[position])] = event_id
-            known = seen.get(subject_key) or seen_now.get(subject_key)
-            if known is None:
+            known = knowns[position]
+            if known is None:  # unseen: its info is made (or found) now
                 known = seen_now[subject_key] = self._describe(subject_key, subject, actor_value)
             self._add_subject(event_id, position, timestamp, subject, known, actor, origin)
         if event.interpretation == MOVE_EVENT and not self.replay:

@@ -37,8 +37,10 @@ import json
 import random
 import sys
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from functools import lru_cache
+
+import msgspec
 
 from zeitbus.model import Event, Subject
 from zeitbus.ontology import NFO, ZG, interpretation_for_mimetype
@@ -628,7 +630,8 @@ def batched(events: Iterable[Event], size: int) -> Iterator[list[Event]]:
 
 def event_to_json(event: Event) -> dict[str, object]:
     """A JSON-friendly dict of an event (payload as hex)."""
-    out = asdict(event)
+    out = msgspec.structs.asdict(event)
+    out["subjects"] = [msgspec.structs.asdict(s) for s in event.subjects]
     out["payload"] = event.payload.hex()
     return out
 

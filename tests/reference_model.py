@@ -20,7 +20,9 @@ writes as ``(col NOT IN (...) OR col IS NULL)``.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+
+from msgspec.structs import replace
 
 from zeitbus.errors import InvalidArgument
 from zeitbus.model import INT64_MAX, ChangeKind, Event, Subject, TimeRange

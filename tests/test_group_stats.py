@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from msgspec.structs import replace
 
 from zeitbus import Engine, Event, ResultType, Subject, TimeRange
 from zeitbus.model import INT64_MAX
 from zeitbus.ontology import ACCESS_EVENT, MOVE_EVENT, USER_ACTIVITY
-from zeitbus.store.stats import FIELDS
+from zeitbus.store.stats import FIELDS, combine, fold
 
 URIS = [f"file:///home/u/{name}" for name in "abcdef"]
 ORIGINS = ["", "file:///home/u", "file:///srv"]
@@ -153,3 +153,60 @@ def test_unfiltered_grouped_types_agree_with_the_row_query(engine: Engine, every
         assert engine.find_event_ids(result_type=result_type) == engine.find_event_ids(
             EVERYTHING, result_type=result_type
         ), result_type.name
+
+
+def _fold_row_by_row(
+    rows: list[tuple[int | None, ...]],
+) -> tuple[dict[tuple[int, int], list[int]], dict[int, list[int]]]:
+    """What a fold means: every row counted in the group of each of its keys, and its info."""
+    groups: dict[tuple[int, int], list[int]] = {}
+    infos: dict[int, list[int]] = {}
+    for row in rows:
+        ts, eid = row[0], row[1]
+        assert ts is not None
+        assert eid is not None
+        for column in range(2, 11):
+            value = row[column]
+            if value is None:
+                continue
+            acc: dict[object, list[int]] = infos if column == 10 else groups  # type: ignore[assignment]
+            key: object = value if column == 10 else (column - 1, value)
+            combine(acc, key, (1, ts, eid, ts, eid))
+    return groups, infos
+
+
+@st.composite
+def pending_rows(draw: st.DrawFn) -> list[tuple[int | None, ...]]:
+    """Rows in PENDING_ROWS' shape, each info with fixed keys, some rows moved."""
+    small = st.integers(1, 6)
+    maybe = st.none() | small
+    infos = draw(st.lists(st.tuples(small, small, maybe, maybe, maybe), min_size=1, max_size=6))
+    rows: list[tuple[int | None, ...]] = []
+    for _ in range(draw(st.integers(0, 40))):
+        info = draw(st.integers(0, len(infos) - 1))
+        uri, actor, origin, interpretation, mimetype = infos[info]
+        current_uri = draw(st.sampled_from([uri, uri, uri, 10, 11]))
+        current_origin = draw(st.sampled_from([origin, origin, None, 12]))
+        rows.append(
+            (
+                draw(st.integers(0, 5)),  # timestamps tie often
+                draw(st.integers(1, 30)),
+                uri,
+                actor,
+                origin,
+                interpretation,
+                mimetype,
+                current_uri,
+                draw(maybe),  # event origin
+                current_origin,
+                100 + info,
+            )
+        )
+    return rows
+
+
+@given(pending_rows())
+def test_a_fold_counts_every_row_in_each_of_its_groups_and_its_info(
+    rows: list[tuple[int | None, ...]],
+) -> None:
+    assert fold(rows) == _fold_row_by_row(rows)

@@ -12,7 +12,6 @@ where it does not expand the hierarchy.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -258,7 +257,7 @@ def template(field: str, value: str) -> Event:
     """A template with one field set, named as in the §2.5 table."""
     if field in _EVENT_FIELDS:
         return Event().with_changes(**{_EVENT_FIELDS[field]: value})
-    return Event(subjects=(dataclasses.replace(Subject(), **{_SUBJECT_FIELDS[field]: value}),))
+    return Event(subjects=(Subject().with_changes(**{_SUBJECT_FIELDS[field]: value}),))
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def _event_field(name: str) -> Setter:
 
 
 def _subject_dict(subject: Subject) -> dict[str, str]:
-    return {name: getattr(subject, name) for name in Subject.__dataclass_fields__}
+    return {name: getattr(subject, name) for name in Subject.__struct_fields__}
 
 
 # name, (MostRecent, LeastRecent, MostPopular, LeastPopular) as Zeitgeist numbers them,

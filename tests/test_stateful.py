@@ -20,13 +20,13 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from hypothesis import event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from msgspec.structs import replace
 
 from tests.reference_model import ReferenceLog
 from tests.test_stateful_regressions import orphan_terms

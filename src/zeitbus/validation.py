@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
 
 from zeitbus.errors import InvalidArgument, InvalidEvent
 from zeitbus.ids import uid_from_str
@@ -105,8 +104,8 @@ def _name_bad_text(event: Event, what: str) -> None:
     for name in ("interpretation", "manifestation", "actor", "origin", "node", "uid"):
         _check_text(getattr(event, name), f"{what} {name}")
     for n, subject in enumerate(event.subjects):
-        for f in fields(Subject):
-            _check_text(getattr(subject, f.name), f"{what} subject {n} {f.name}")
+        for name in Subject.__struct_fields__:
+            _check_text(getattr(subject, name), f"{what} subject {n} {name}")
 
 
 def prepare(event: Event, clock: Clock = now_ms) -> Event:
@@ -241,14 +240,13 @@ def prepare_imported(event: Event, clock: Clock = now_ms) -> Event:
         if not moved and not current_origin:
             current_origin = subject.origin
         subjects.append(
-            replace(
-                subject,
+            subject.with_changes(
                 current_uri=subject.current_uri or subject.uri,
                 current_origin=current_origin,
             )
         )
     timestamp = clock() if event.timestamp is None else event.timestamp
-    return replace(event, timestamp=timestamp, subjects=tuple(subjects))
+    return event.with_changes(timestamp=timestamp, subjects=tuple(subjects))
 
 
 def check_unique_uris(event: Event) -> None:

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec.structs import replace
 
 from zeitbus import Event, Subject
 from zeitbus.model import INT64_MAX

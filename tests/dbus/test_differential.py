@@ -179,10 +179,9 @@ def _split_bare_stars(template: Event) -> list[Event]:
             if getattr(subject, name) != "*":
                 continue
             out = [
-                replace(
-                    t,
+                t.with_changes(
                     subjects=tuple(
-                        replace(s, **{name: c + "*"}) if i == index else s
+                        s.with_changes(**{name: c + "*"}) if i == index else s
                         for i, s in enumerate(t.subjects)
                     ),
                 )
@@ -207,7 +206,7 @@ def _rewritten(templates: Sequence[Event]) -> list[Event]:
     # neither order matters; conditions on text and storage go last so that no
     # column lookup follows them.
     split = [
-        replace(t, subjects=tuple(sorted(t.subjects, key=_subject_sets_text_or_storage)))
+        t.with_changes(subjects=tuple(sorted(t.subjects, key=_subject_sets_text_or_storage)))
         for t in split
     ]
     return sorted(split, key=_sets_text_or_storage)

@@ -195,11 +195,11 @@ class BatchWriter:
                 wanted.setdefault(info_key, []).append(key)
         if not wanted:
             return
-        # The infos of these URIs and actors, from the key index alone (one seek per
-        # pair); the full keys match here.
-        uris = json.dumps(sorted({info_key[0] for info_key in wanted}))
-        actors = json.dumps(sorted({info_key[1] for info_key in wanted}))
-        for row in self.conn.execute(_INFOS_BY_URI, (uris, actors)):
+        # The infos of these (URI, actor) pairs, from the key index alone (one seek
+        # per pair, where URIs and actors as two lists made their cross product);
+        # the full keys match here.
+        pairs = json.dumps(sorted({info_key[:2] for info_key in wanted}))
+        for row in self.conn.execute(_INFOS_BY_URI, (pairs,)):
             info, info_key = row[0], tuple(row[1:])
             infos_now[info_key] = info  # a variant of the subject: kept for later batches
             for key in wanted.pop(info_key, ()):
@@ -508,9 +508,11 @@ def _ids(info: int, key: InfoKey) -> SubjectIds:
 
 
 _INFOS_BY_URI = """
-SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage
-FROM subject_info
-WHERE uri IN (SELECT value FROM json_each(?)) AND actor IN (SELECT value FROM json_each(?))
+SELECT i.id, i.uri, i.actor, i.interpretation, i.manifestation, i.origin, i.mimetype, i.text,
+       i.storage
+FROM json_each(?) j
+JOIN subject_info i ON i.uri = json_extract(j.value, '$[0]')
+    AND i.actor = json_extract(j.value, '$[1]')
 """
 _INSERT_INFO = (
     "INSERT INTO subject_info (id, uri, actor, interpretation, manifestation, origin, mimetype,"

@@ -24,26 +24,22 @@ class UidGenerator:
 
     def batch(self, count: int) -> list[bytes]:
         """``count`` new uids as 16-byte values, in increasing order."""
-        randomness = os.urandom(8 * count)
+        # The low 8 bytes are random but for the variant bits (0b10); the high 8
+        # bytes are the time, the version (7) and the counter.
+        randomness = bytearray(os.urandom(8 * count))
+        randomness[::8] = bytes([(b & 0x3F) | 0x80 for b in randomness[::8]])
         out = []
         with self._lock:
             now = time.time_ns() // 1_000_000
             if now > self._last_ms:
                 self._last_ms, self._counter = now, 0
-            for i in range(count):
+            for i in range(0, 8 * count, 8):
                 if self._counter > 0xFFF:  # counter spent: borrow the next millisecond
                     self._last_ms += 1
                     self._counter = 0
-                rand_b = int.from_bytes(randomness[8 * i : 8 * i + 8], "big") >> 2
-                value = (
-                    (self._last_ms & 0xFFFFFFFFFFFF) << 80
-                    | 0x7 << 76
-                    | self._counter << 64
-                    | 0b10 << 62
-                    | rand_b
-                )
+                high = (self._last_ms & 0xFFFFFFFFFFFF) << 16 | 0x7000 | self._counter
                 self._counter += 1
-                out.append(value.to_bytes(16, "big"))
+                out.append(high.to_bytes(8, "big") + randomness[i : i + 8])
         return out
 
 

@@ -86,6 +86,10 @@ class BatchWriter:
         self.new_infos: list[tuple[int, *InfoKey]] = []
         self.new_storages: list[tuple[int]] = []
         self._term = store._term_for_write
+        # The ids this batch looked up: a few hundred strings, looked up thousands
+        # of times (every event's actor and symbols), where each look-up in the
+        # store's cache of every term is a cache miss of the CPU's.
+        self._terms: dict[str, int] = {}
 
     def resolve_terms(self, events: Sequence[Event | None]) -> None:
         """Look up (or create) every string the batch needs, with two statements.
@@ -230,11 +234,14 @@ class BatchWriter:
 
     def _lookup(self, value: str) -> int:
         """The id of a value ``resolve_terms`` saw (falls back to SQL)."""
-        term = self.store.terms.ids.get(value)
+        term = self._terms.get(value)
         if term is None:
-            term = self.store._pending_terms.get(value)
+            term = self.store.terms.ids.get(value)
             if term is None:
-                term = self._term(self.conn, value)
+                term = self.store._pending_terms.get(value)
+                if term is None:
+                    term = self._term(self.conn, value)
+            self._terms[value] = term
         return term
 
     def add(self, event: Event) -> tuple[int, bool]:
@@ -457,6 +464,7 @@ class BatchWriter:
             stats.merge(conn, joining)
             stats.repair(conn, leaving.keys(), {row[0] for row in moved}, self.folded_id)
             self.store.drop_orphans(conn, replaced)
+            self._terms.clear()  # it may hold dropped ids
 
     def _move_unfolded(self, key: tuple[int, int], current_uri: int, current_origin: _Opt) -> None:
         """Give a pending row kept for the next fold its new current uri and origin."""

@@ -43,30 +43,33 @@ def related_uris(
 ) -> list[str]:
     """The at most ``num`` URIs related to ``template_ids`` (0 yields none, as upstream)."""
     counters: dict[str, _Counter] = {}
-    # Only a row with a template row among the WINDOW rows before it has a
-    # window that counts, so only those rows are visited.
-    starts = sorted(
-        {
-            i
-            for t, row in enumerate(rows)
-            if row[0] in template_ids
-            for i in range(t + 1, min(t + WINDOW + 1, len(rows)))
-        }
-    )
-    for i in starts:
-        window_end = -1
-        for j in range(max(0, i - WINDOW), i):
-            if rows[j][0] in template_ids:
-                window_end = j
-                break
-        for j in range(max(0, i - WINDOW), window_end + 1):
-            event_id, timestamp, uri = rows[j]
+    n = len(rows)
+    # first_template[k]: the first row at or after k of a template event (n: none).
+    first_template = [n] * (n + 1)
+    for k in range(n - 1, -1, -1):
+        first_template[k] = k if rows[k][0] in template_ids else first_template[k + 1]
+    # The window before row i holds rows i-WINDOW..i-1 and counts if one of them is
+    # a template row; it then counts its rows up to the first such. A row counts once
+    # per window that reaches it, so count each row's windows first (a difference
+    # array), then visit each row once.
+    reach = [0] * (n + 1)
+    for i in range(1, n):
+        start = i - WINDOW if i > WINDOW else 0
+        end = first_template[start]
+        if end < i:
+            reach[start] += 1
+            reach[end + 1] -= 1
+    windows = 0
+    for k in range(n):
+        windows += reach[k]
+        if windows:
+            event_id, timestamp, uri = rows[k]
             if event_id in result_ids:
                 counter = counters.get(uri)
                 if counter is None:
-                    counters[uri] = _Counter(uri, 1, timestamp)
+                    counters[uri] = _Counter(uri, windows, timestamp)
                 else:
-                    counter.count += 1
+                    counter.count += windows
                     counter.timestamp = max(counter.timestamp, timestamp)
     ranked = sorted(counters.values(), key=lambda c: (-c.count, -c.timestamp, c.uri))[:num]
     if result_type is RelevantResultType.RECENT:

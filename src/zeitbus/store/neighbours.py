@@ -25,6 +25,8 @@ rows are read.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import sqlite3
 from collections.abc import Sequence
@@ -105,16 +107,17 @@ def union_near(
     marks its ``NEIGHBOURS`` neighbours on either side, and only the marked
     events' rows are read afterwards.
     """
-    sides = (
-        queries.event_keys(store, conn, time_range, templates, storage_state),
-        queries.event_keys(store, conn, time_range, result_templates, storage_state),
-    )
-    template_ids = {event_id for _, event_id in sides[0]}
-    results = {event_id for _, event_id in sides[1]}
-    union = sorted(set(sides[0]) | set(sides[1]))
-    near: set[int] = set()
-    for n, (_, event_id) in enumerate(union):
+    template_keys = queries.event_keys(store, conn, time_range, templates, storage_state)
+    result_keys = queries.event_keys(store, conn, time_range, result_templates, storage_state)
+    template_ids = {event_id for _, event_id in template_keys}
+    # Both are sorted: one merge, and an event both sides match appears twice in a row.
+    union = [event_id for _, event_id in heapq.merge(template_keys, result_keys)]
+    ids = [event_id for n, event_id in enumerate(union) if n == 0 or union[n - 1] != event_id]
+    marked = bytearray(len(ids))
+    reach = b"\x01" * (2 * NEIGHBOURS + 1)
+    for n, event_id in enumerate(ids):
         if event_id in template_ids:
-            for _, other in union[max(0, n - NEIGHBOURS) : n + NEIGHBOURS + 1]:
-                near.add(other)
-    return near, results & near
+            start = max(0, n - NEIGHBOURS)
+            marked[start : n + NEIGHBOURS + 1] = reach[: min(len(ids), n + NEIGHBOURS + 1) - start]
+    near = set(itertools.compress(ids, marked))
+    return near, {event_id for _, event_id in result_keys} & near

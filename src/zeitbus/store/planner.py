@@ -68,6 +68,11 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
         params,
     ).fetchone()[0]
     if many > MANY_INFOS:
+        if not num_events:
+            # Every match is wanted: reading the matching infos' rows by the
+            # (info, timestamp) key and sorting them beats testing every event's
+            # subjects (62k of 100k events for ``file://*``: 86 against 138 ms).
+            return [_by_infos(arm, where, params)]
         return [_walking(arm, num_events)]
     infos = conn.execute(f"SELECT id, rows FROM subject_info i WHERE {where}", params).fetchall()
     if not infos:
@@ -95,6 +100,25 @@ def _plan(conn: sqlite3.Connection, arm: Where, num_events: int, subject_rows: i
         seek=True,
     )
     return [sorted_arm]
+
+
+def _by_infos(arm: Where, where: str, params: list[object]) -> Where:
+    """The arm reading the rows of the infos ``where`` selects, in one sorted read."""
+    out = Where()
+    for condition, values, on_subject in arm.conditions():
+        if on_subject and reads_info(condition) and not _READS_SUBJECT_ROW.search(condition):
+            continue  # answered by the subquery below
+        out.add(condition, *values, subject=on_subject)
+    joins_info = out.uses_info
+    out.add(
+        f"s.info IN (SELECT i.id FROM subject_info i WHERE {where})",
+        *params,
+        subject=True,
+        seek=True,
+    )
+    # The subquery reads subject_info under its own alias: the rows need no join.
+    out.uses_info = joins_info
+    return out
 
 
 # templates.py's prefix condition on an info column: the terms in a range.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sqlite3
+from pathlib import Path
 
 from tests.test_stateful_regressions import orphan_terms
 from zeitbus import ChangeKind, Engine, Event, Subject
+from zeitbus.engine import DB_NAME
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY, ZG
 
 N = 3000
@@ -153,3 +155,81 @@ def test_deleting_nothing_or_unknown_ids_returns_none_and_writes_nothing(engine:
     ]
     assert engine.delete_events([3, 7]) is None
     assert engine.last_seq() == seq + 2
+
+
+def _file_state(path: str) -> dict[str, list[tuple[object, ...]]]:
+    """Every table but the feed and meta, as rows (the aggregates included), uids aside."""
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = ["subject", "subject_info", "term", "stat", "storage"]
+        state = {t: db.execute(f"SELECT * FROM {t} ORDER BY 1, 2").fetchall() for t in tables}
+        state["event"] = db.execute(  # all but the uid, which each log makes at random
+            "SELECT id, timestamp, interpretation, manifestation, actor, origin, node, payload"
+            " FROM event ORDER BY id"
+        ).fetchall()
+        return state
+    finally:
+        db.close()
+
+
+def test_a_deferred_delete_ends_as_an_immediate_one(tmp_path: Path) -> None:
+    """The same deletes, with and without deferring the removal, leave the same file."""
+    ends = []
+    for defer in (False, True):
+        with Engine.open(tmp_path / str(defer)) as engine:
+            ids = _fill(engine, 600)
+            first = engine.delete_events(ids[::3], defer=defer)
+            second = engine.delete_events(ids[1::7], defer=defer)
+            assert first == (10, 5980)
+            assert second is not None
+            engine.purge_deleted()
+            assert not engine.store.purge_due
+            ends.append(_file_state(engine.store.path))
+    assert ends[0] == ends[1]
+
+
+def test_deferred_rows_are_never_read_and_their_tombstones_are_written_at_once(
+    engine: Engine,
+) -> None:
+    ids = _fill(engine, 300)
+    assert engine.delete_events(ids[:100], defer=True) == (10, 1000)
+    assert engine.store.purge_due
+    # The feed has the tombstones before any purge.
+    tombstones = [c for c in engine.changes(300, 1000) if c.kind is ChangeKind.DELETE]
+    assert [c.id for c in tombstones] == ids[:100]
+    # ... and reading it purged the rows: no read sees them.
+    assert not engine.store.purge_due
+    assert engine.get_events(ids[:3]) == [None, None, None]
+    assert engine.delete_events(ids[:100], defer=True) is None  # already gone
+
+
+def test_a_deferred_delete_left_by_a_crash_is_purged_by_the_next_process(
+    tmp_path: Path,
+) -> None:
+    """A process that stopped before its purge (a crash) leaves tombstones the next one finishes."""
+    first = Engine.open(tmp_path)
+    ids = _fill(first, 200)
+    first.delete_events(ids[:50], defer=True)
+    # Another process opens the log while the first has not purged.
+    with Engine.open(tmp_path) as second:
+        assert second.store.purge_due
+        assert second.get_events(ids[:2]) == [None, None]
+        assert second.find_event_ids(num_events=0)[-1] == ids[50]
+    first.store.purge()  # nothing left for it to do
+    assert not first.store.purge_due
+    first.close()
+    assert len(_file_state(str(tmp_path / DB_NAME))["event"]) == 150
+
+
+def test_an_id_reused_by_an_import_is_not_taken_for_a_deleted_one(tmp_path: Path) -> None:
+    """Imports may keep ids; an event restored under a purged event's id stays."""
+    with Engine.open(tmp_path) as engine:
+        ids = _fill(engine, 20)
+        kept = engine.get_events([ids[0]])[0]
+        assert kept is not None
+        engine.delete_events([ids[0]], defer=True)
+        engine.purge_deleted()
+        engine.import_events([kept.with_changes(uid="")], keep_ids=True)
+    with Engine.open(tmp_path) as engine:
+        assert not engine.store.purge_due
+        assert engine.get_events([ids[0]])[0] is not None

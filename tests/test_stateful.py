@@ -202,6 +202,8 @@ class EngineMachine(RuleBasedStateMachine):
         self.steps = 0
         self.sent: dict[int, Event] = {}  # id -> the event as it was first sent
         self.seen_seq = 0
+        # Deleted with the removal deferred and not purged yet: still in the file.
+        self.due: dict[int, Event] = {}
 
     def teardown(self) -> None:
         """Close the engine and remove its directory."""
@@ -371,9 +373,27 @@ class EngineMachine(RuleBasedStateMachine):
         if existing:
             choices = st.sampled_from(existing) | choices
         ids = data.draw(st.lists(choices, max_size=4), label="delete ids")
+        doomed = {i: self.model.events[i] for i in ids if i in self.model.events}
         expected = self.model.delete(ids)
-        assert self.engine.delete_events(ids) == expected
+        defer = data.draw(st.booleans(), label="defer the removal")
+        assert self.engine.delete_events(ids, defer=defer) == expected
         event(f"delete: {'nothing' if expected is None else 'something'}")
+        if not defer:
+            return
+        # The rows stay until a purge; whatever comes next must not meet them.
+        self.due.update(doomed)
+        then = data.draw(st.sampled_from(["get", "find", "insert", "delete", "purge", "nothing"]))
+        event(f"deferred delete, then {then}")
+        if then == "get":
+            self.get(data)
+        elif then == "find":
+            self.find(data)
+        elif then == "insert":
+            self.insert_batch(data)
+        elif then == "delete":
+            self.delete(data)
+        elif then == "purge":
+            self.engine.purge_deleted()
 
     @rule(data=st.data())
     def get(self, data: st.DataObject) -> None:
@@ -603,9 +623,11 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def same_counts(self) -> None:
-        """The file holds exactly the model's events and subjects."""
-        model_subjects = sum(len(e.subjects) for e in self.model.events.values())
-        assert self._counts() == (len(self.model.events), model_subjects)
+        """The file holds exactly the model's events and subjects (and those due a purge)."""
+        if not self.engine.store.purge_due:
+            self.due.clear()
+        held = [*self.model.events.values(), *self.due.values()]
+        assert self._counts() == (len(held), sum(len(e.subjects) for e in held))
 
     @invariant()
     def no_orphans(self) -> None:

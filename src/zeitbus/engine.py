@@ -203,8 +203,12 @@ class Engine:
 
     @property
     def readers_wait_for_writers(self) -> bool:
-        """True for an in-memory log, whose reads share the writer's connection and lock."""
-        return self.store.memory
+        """True if a read would wait for the writer.
+
+        An in-memory log's reads share the writer's connection and lock, and
+        a deferred delete's rows are removed before the next read.
+        """
+        return self.store.memory or self.store.purge_due
 
     @property
     def path(self) -> Path | None:
@@ -276,14 +280,27 @@ class Engine:
         self._committed()
         return Imported(ids, len(stored))
 
-    def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
+    def delete_events(self, ids: Sequence[int], *, defer: bool = False) -> tuple[int, int] | None:
         """Zeitgeist's DeleteEvents: the deleted events' (min, max) timestamps.
 
-        None if none of the ids existed (D-Bus sends that as (-1, -1)).
+        None if none of the ids existed (D-Bus sends that as (-1, -1)). With
+        ``defer`` the deletion is committed as its tombstones alone and the
+        rows are removed by ``purge_deleted`` (or by the next read or write,
+        whichever comes first): a caller that answers in between answers
+        sooner, and no read can tell the difference (store/removal.py).
         """
-        deleted = self.store.delete(_check_ids(ids))
+        deleted = self.store.delete(_check_ids(ids), defer=defer)
         self._committed()
         return None if deleted is None else (deleted.start, deleted.end)
+
+    @property
+    def purge_due(self) -> bool:
+        """True while a deferred delete's rows wait for ``purge_deleted``."""
+        return self.store.purge_due
+
+    def purge_deleted(self) -> None:
+        """Remove the rows a deferred ``delete_events`` left (nothing if none are due)."""
+        self.store.purge()
 
     # -- reads ---------------------------------------------------------------
 

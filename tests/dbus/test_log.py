@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 import pytest
@@ -103,6 +104,25 @@ def test_delete_reports_the_time_range_and_forgets_the_events(client: ZeitgeistC
     assert client.get([1, 2]) == [None, None]
     assert client.delete([1]) == (-1, -1)
     assert client.delete([]) == (-1, -1)
+
+
+def test_a_delete_answered_before_its_rows_are_removed_is_never_seen(
+    zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient
+) -> None:
+    """The daemon answers DeleteEvents once the tombstones are committed; no call after
+    it sees the events, and they are gone from the file by the time one has answered."""
+    client.insert([make_event(5000 + n, f"file:///{n}") for n in range(5)])
+    assert client.delete([2, 4]) == (5001, 5003)
+    assert client.find_ids(num_events=10) == [5, 3, 1]
+    assert [e is None for e in client.get([2, 3, 4])] == [True, False, True]
+    path = data_path(zeitbus_daemon) / "zeitbus.sqlite"
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        assert db.execute("SELECT id FROM event ORDER BY id").fetchall() == [(1,), (3,), (5,)]
+        rows = db.execute("SELECT count(*) FROM subject WHERE event_id IN (2, 4)").fetchone()
+        assert rows == (0,)
+    finally:
+        db.close()
 
 
 def test_properties(zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient) -> None:

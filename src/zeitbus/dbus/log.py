@@ -215,6 +215,8 @@ class LogService:
             },
         )
         self._object.after_reply("Quit", on_quit)  # the reply goes out before the daemon stops
+        self._object.after_reply("DeleteEvents", self._purge_soon)
+        self._purges: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Export the interface and start listening (before the bus name is taken)."""
@@ -230,6 +232,7 @@ class LogService:
         if self._poll is not None:
             self._poll.cancel()
         await self._object.stop()
+        await asyncio.gather(*self._purges, return_exceptions=True)
 
     def _signal(self, msg: Message) -> bool:
         """dbus-fast message handler: follow NameOwnerChanged; pass everything on."""
@@ -381,10 +384,29 @@ class LogService:
         )
 
     async def delete_events(self, sender: str, ids: list[int]) -> list[int]:
-        """DeleteEvents: the deleted events' time range, (-1, -1) if none existed."""
-        deleted = await asyncio.to_thread(self.engine.delete_events, ids)
+        """DeleteEvents: the deleted events' time range, (-1, -1) if none existed.
+
+        The reply follows the tombstones' commit; the rows are removed right
+        after it (``_purge_soon``), or first by whatever read or write comes
+        before that (store/removal.py).
+        """
+        deleted = await asyncio.to_thread(self.engine.delete_events, ids, defer=True)
         await self._catch_up()
         return [-1, -1] if deleted is None else list(deleted)
+
+    def _purge_soon(self) -> None:
+        """After a DeleteEvents reply: remove the deleted events' rows on a thread."""
+        if not self.engine.purge_due:
+            return
+        task = asyncio.ensure_future(asyncio.to_thread(self.engine.purge_deleted))
+        self._purges.add(task)
+        task.add_done_callback(self._purged)
+
+    def _purged(self, task: asyncio.Task[None]) -> None:
+        self._purges.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            # Not lost: the next read or write purges first (and fails if it cannot).
+            logger.warning("Removing deleted events' rows failed: %s", task.exception())
 
     async def install_monitor(
         self, sender: str, path: str, time_range: list[int], templates: list[Any]

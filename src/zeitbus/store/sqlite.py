@@ -21,7 +21,7 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from zeitbus.errors import (
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
-from zeitbus.store import pending, schema, stats
+from zeitbus.store import pending, removal, schema
 from zeitbus.store.writer import BatchWriter, InfoKey, SubjectIds, SubjectKey
 
 logger = logging.getLogger(__name__)
@@ -155,6 +155,7 @@ class SQLiteStore:
         self._pending_terms: dict[str, int] = {}
         self._dropped_terms: dict[int, str] = {}
         self._closed = False
+        self._unpurged = False  # a deferred delete's rows are still there (see purge)
         self._checkpoint_wanted = threading.Event()
         self._fold_requested = False
         self._last_checkpoint_request = 0.0
@@ -221,8 +222,14 @@ class SQLiteStore:
         return conn
 
     @contextlib.contextmanager
-    def reading(self) -> Iterator[sqlite3.Connection]:
-        """A connection for reads by this thread (the writer's, for :memory:)."""
+    def reading(self, *, settle: bool = True) -> Iterator[sqlite3.Connection]:
+        """A connection for reads by this thread (the writer's, for :memory:).
+
+        ``settle``: remove a deferred delete's rows first (or wait for their
+        removal), so that no read sees them; the changes feed needs not.
+        """
+        if settle and self._unpurged:
+            self.purge()
         if self.memory:
             with self._lock, translate_errors():
                 yield self._writer
@@ -238,8 +245,14 @@ class SQLiteStore:
             yield conn
 
     @contextlib.contextmanager
-    def writing(self) -> Iterator[sqlite3.Connection]:
-        """The writer connection inside one IMMEDIATE transaction."""
+    def writing(self, *, settle: bool = True) -> Iterator[sqlite3.Connection]:
+        """The writer connection inside one IMMEDIATE transaction.
+
+        ``settle``: remove a deferred delete's rows first (``purge``), so that
+        no write meets them (a duplicate of a deleted event, say).
+        """
+        if settle and self._unpurged:
+            self.purge()
         with self._lock, translate_errors():
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
@@ -375,6 +388,8 @@ class SQLiteStore:
         with self._lock:
             if self._closed:
                 return
+            with contextlib.suppress(ZeitbusError):
+                self.purge()  # leave the file as a delete left it
             self._closed = True
             if self._checkpointer is not None:
                 self._checkpoint_wanted.set()
@@ -415,6 +430,9 @@ class SQLiteStore:
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
         self._unfolded = {} if self.folded_id >= self.last_id else None
+        with self.writing(settle=False) as tx:
+            # A deferred delete this or another process did not purge (a crash).
+            self._unpurged = removal.any_due(tx)
 
     def _notice_other_writers(self, conn: sqlite3.Connection) -> None:
         """Drop what this process remembers of the log if another one wrote to it.
@@ -646,8 +664,13 @@ class SQLiteStore:
             self._writer.execute("ANALYZE")
         self._since_analyze = 0
 
-    def delete(self, ids: Sequence[int]) -> Deleted | None:
-        """Delete events by local id; None if none of them existed."""
+    def delete(self, ids: Sequence[int], *, defer: bool = False) -> Deleted | None:
+        """Delete events by local id; None if none of them existed.
+
+        With ``defer`` only the tombstones are written (one small commit) and
+        the rows stay until ``purge``, which every read and write runs first
+        if it is still due (store/removal.py): no one sees them again.
+        """
         with self._lock:  # the commit and the kept rows it updates, as one step (see insert)
             wanted = sorted({i for i in ids if 0 < i <= UINT32_MAX})
             if not wanted:
@@ -666,37 +689,24 @@ class SQLiteStore:
                 if not found:
                     return None
                 found.sort()
-                if found[-1][0] > self.folded_id:
-                    pending.count_rewrite(conn)
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS doomed (id INTEGER PRIMARY KEY)")
-                conn.execute("CREATE TEMP TABLE IF NOT EXISTS candidate (id INTEGER PRIMARY KEY)")
-                conn.execute("DELETE FROM temp.doomed")
-                conn.execute("DELETE FROM temp.candidate")
-                conn.executemany(
-                    "INSERT INTO temp.doomed (id) VALUES (?)", [(r[0],) for r in found]
-                )
-                conn.execute(_COLLECT_CANDIDATES)
-                # The same subtract-then-repair as a MoveEvent's rows leaving their groups.
-                # Pending rows are in no aggregate yet: only folded rows are taken off.
-                leaving = stats.rows_of_doomed(conn, self.folded_id)
-                stats.subtract(conn, leaving)
-                infos = conn.execute(_DOOMED_INFOS, (self.folded_id,)).fetchall()
-                conn.execute("DELETE FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)")
-                conn.execute("DELETE FROM event WHERE id IN (SELECT id FROM temp.doomed)")
-                self._release_infos(conn, infos)
-                stats.repair(conn, leaving.keys(), {r[0] for r in found}, self.folded_id)
-                first_seq = None
+                if not defer:
+                    removal.remove(self, conn, found)
+                first_seq = last_seq = 0
                 for event_id, timestamp, uid in found:
-                    seq = conn.execute(
-                        "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
-                        (event_id, uid, timestamp),
-                    ).lastrowid
-                    first_seq = first_seq or seq
-                self.drop_orphans(conn, None)
-            assert first_seq is not None
-            if self._unfolded is not None and found[-1][0] > self.folded_id:
-                gone = {r[0] for r in found}
-                self._unfolded = {k: v for k, v in self._unfolded.items() if k[0] not in gone}
+                    last_seq = int(
+                        conn.execute(
+                            "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
+                            (event_id, uid, timestamp),
+                        ).lastrowid
+                        or 0
+                    )
+                    first_seq = first_seq or last_seq
+                if not defer:
+                    removal.set_purged_seq(conn, last_seq)
+            if defer:
+                self._unpurged = True
+            else:
+                self._forget_unfolded(found)
             changes = tuple(
                 Change(first_seq + n, ChangeKind.DELETE, event_id, uid_to_str(uid), timestamp)
                 for n, (event_id, timestamp, uid) in enumerate(found)
@@ -704,25 +714,33 @@ class SQLiteStore:
             timestamps = [r[1] for r in found]
             return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
 
-    def _release_infos(self, conn: sqlite3.Connection, infos: list[tuple[int, int]]) -> None:
-        """Take deleted rows off their infos; drop unused infos, re-pick lost ends."""
-        conn.executemany(
-            "UPDATE subject_info SET rows = rows - ? WHERE id = ?", [(n, i) for i, n in infos]
-        )
-        touched = _json_ids([i for i, _ in infos])
-        unused = conn.execute(
-            "SELECT id, uri, actor, interpretation, manifestation, origin, mimetype, text, storage"
-            " FROM subject_info i WHERE id IN (SELECT value FROM json_each(?))"
-            " AND NOT EXISTS (SELECT 1 FROM subject s WHERE s.info = i.id)",
-            (touched,),
-        ).fetchall()
-        if unused:
-            conn.execute(
-                "DELETE FROM subject_info WHERE id IN (SELECT value FROM json_each(?))",
-                (_json_ids([row[0] for row in unused]),),
-            )
-            self._dropped_infos.update(tuple(row[1:]) for row in unused)
-        conn.execute(_REPICK_INFO_ENDS, (touched, self.folded_id))
+    @property
+    def purge_due(self) -> bool:
+        """True while deleted events' rows wait for ``purge`` (reads and writes run it first)."""
+        return self._unpurged
+
+    def purge(self) -> None:
+        """Remove the rows of events whose deletion was deferred (see ``delete``)."""
+        with self._lock:
+            if not self._unpurged:
+                return
+            with self.writing(settle=False) as conn:
+                found = removal.due(conn)
+                if found:
+                    removal.remove(self, conn, found)
+                removal.set_purged_seq(conn, removal.last_tombstone(conn))
+            self._unpurged = False
+            self._forget_unfolded(found)
+
+    def _forget_unfolded(self, found: Sequence[tuple[int, int, bytes]]) -> None:
+        """Drop removed events' rows from the pending rows the writer keeps."""
+        if found and self._unfolded is not None and found[-1][0] > self.folded_id:
+            gone = {r[0] for r in found}
+            self._unfolded = {k: v for k, v in self._unfolded.items() if k[0] not in gone}
+
+    def forget_infos(self, keys: Iterable[tuple[int | None, ...]]) -> None:
+        """Infos deleted in the open transaction: the caches drop them at commit."""
+        self._dropped_infos.update(keys)  # type: ignore[arg-type]
 
     def drop_orphans(self, conn: sqlite3.Connection, candidates: set[int] | None) -> None:
         """Delete the terms among ``candidates`` (or ``temp.candidate``) no row uses.
@@ -776,7 +794,7 @@ class SQLiteStore:
 
     def last_seq(self) -> int:
         """The seq of the newest change (0 if there is none)."""
-        with self.reading() as conn:
+        with self.reading(settle=False) as conn:  # a deferred delete's tombstones are in
             return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change").fetchone()[0])
 
     def get_cursor(self, name: str) -> int:
@@ -810,42 +828,6 @@ _INFO_BY_KEY = (
     "SELECT id FROM subject_info WHERE uri = ? AND actor = ? AND interpretation IS ?"
     " AND manifestation IS ? AND origin IS ? AND mimetype IS ? AND text IS ? AND storage IS ?"
 )
-_COLLECT_CANDIDATES = """
-INSERT OR IGNORE INTO temp.candidate (id)
-    SELECT interpretation FROM event WHERE id IN (SELECT id FROM temp.doomed)
-    UNION SELECT manifestation FROM event WHERE id IN (SELECT id FROM temp.doomed)
-    UNION SELECT actor FROM event WHERE id IN (SELECT id FROM temp.doomed)
-    UNION SELECT origin FROM event WHERE id IN (SELECT id FROM temp.doomed)
-    UNION SELECT current_uri FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT current_origin FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-    UNION SELECT value FROM subject_info i, json_each(json_array(i.uri, i.interpretation,
-            i.manifestation, i.origin, i.mimetype, i.text))
-        WHERE i.id IN (SELECT info FROM subject WHERE event_id IN (SELECT id FROM temp.doomed))
-"""
-# An info whose newest or oldest row was deleted re-picks it: two probes of
-# the (info, timestamp) index each.
-# An info's aggregates describe its folded rows (store/pending.py), so ends are
-# re-picked among them (?2: the watermark); NULL when none is left.
-_REPICK_INFO_ENDS = """
-UPDATE subject_info SET
-    newest_ts = (SELECT max(timestamp) FROM subject WHERE info = subject_info.id
-        AND event_id <= ?2),
-    newest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
-        AND event_id <= ?2 AND timestamp = (SELECT max(timestamp) FROM subject
-            WHERE info = subject_info.id AND event_id <= ?2)),
-    oldest_ts = (SELECT min(timestamp) FROM subject WHERE info = subject_info.id
-        AND event_id <= ?2),
-    oldest_id = (SELECT min(event_id) FROM subject WHERE info = subject_info.id
-        AND event_id <= ?2 AND timestamp = (SELECT min(timestamp) FROM subject
-            WHERE info = subject_info.id AND event_id <= ?2))
-WHERE id IN (SELECT value FROM json_each(?1))
-    AND (newest_id IN (SELECT id FROM temp.doomed) OR oldest_id IN (SELECT id FROM temp.doomed))
-"""
-# The infos of the doomed rows, with how many folded rows each loses.
-_DOOMED_INFOS = """
-SELECT info, sum(event_id <= ?) FROM subject WHERE event_id IN (SELECT id FROM temp.doomed)
-GROUP BY info
-"""
 # Every column that can hold a term has an index with the term first, so each
 # NOT EXISTS is one index probe. Storage terms stay: the storage table holds them.
 # CROSS JOIN keeps this join order: the temp table has no statistics, and

@@ -691,18 +691,14 @@ class SQLiteStore:
                 found.sort()
                 if not defer:
                     removal.remove(self, conn, found)
-                first_seq = last_seq = 0
-                for event_id, timestamp, uid in found:
-                    last_seq = int(
-                        conn.execute(
-                            "INSERT INTO change (event_id, uid, timestamp) VALUES (?, ?, ?)",
-                            (event_id, uid, timestamp),
-                        ).lastrowid
-                        or 0
-                    )
-                    first_seq = first_seq or last_seq
+                # Under the writer's lock the new seqs follow the highest one, in order.
+                first_seq = removal.last_tombstone(conn) + 1
+                conn.executemany(
+                    "INSERT INTO change (seq, event_id, uid, timestamp) VALUES (?, ?, ?, ?)",
+                    [(first_seq + n, i, uid, ts) for n, (i, ts, uid) in enumerate(found)],
+                )
                 if not defer:
-                    removal.set_purged_seq(conn, last_seq)
+                    removal.set_purged_seq(conn, first_seq + len(found) - 1)
             if defer:
                 self._unpurged = True
             else:
@@ -777,8 +773,13 @@ class SQLiteStore:
     # -- feed and cursors ------------------------------------------------------
 
     def changes(self, since: int, limit: int) -> list[Change]:
-        """Changes with ``seq > since``, oldest first, at most ``limit``."""
-        with self.reading() as conn:
+        """Changes with ``seq > since``, oldest first, at most ``limit``.
+
+        The feed reads the same before and after a deferred delete's purge (an
+        insert followed by a tombstone reads as the tombstone has it), so it
+        need not wait for the purge.
+        """
+        with self.reading(settle=False) as conn:
             rows = conn.execute(_CHANGES, (since, limit)).fetchall()
             return [
                 Change(
@@ -854,6 +855,8 @@ SELECT c.seq, c.event_id, COALESCE(c.uid, e.uid, t.uid), c.uid IS NOT NULL,
        COALESCE(c.timestamp, e.timestamp, t.timestamp), e.node
 FROM change c
 LEFT JOIN event e ON c.uid IS NULL AND e.id = c.event_id
+    AND NOT EXISTS (SELECT 1 FROM change d WHERE d.event_id = c.event_id
+        AND d.uid IS NOT NULL AND d.seq > c.seq)
 LEFT JOIN change t ON c.uid IS NULL AND e.id IS NULL AND t.uid IS NOT NULL
     AND t.event_id = c.event_id
 WHERE c.seq > ? ORDER BY c.seq LIMIT ?

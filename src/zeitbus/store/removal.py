@@ -57,11 +57,8 @@ def due(conn: sqlite3.Connection) -> list[tuple[int, int, bytes]]:
 
 
 def any_due(conn: sqlite3.Connection) -> bool:
-    seq = purged_seq(conn)
-    if seq is None:  # every delete before this version removed its rows at once
-        set_purged_seq(conn, last_tombstone(conn))
-        return False
-    return bool(conn.execute(f"SELECT EXISTS ({_DUE})", (seq,)).fetchone()[0])
+    """True if some deleted event's rows are still there."""
+    return bool(conn.execute(f"SELECT EXISTS ({_DUE})", (purged_seq(conn) or 0,)).fetchone()[0])
 
 
 def remove(store: SQLiteStore, conn: sqlite3.Connection, found: Found) -> None:

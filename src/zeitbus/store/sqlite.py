@@ -430,9 +430,12 @@ class SQLiteStore:
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
         self._unfolded = {} if self.folded_id >= self.last_id else None
-        with self.writing(settle=False) as tx:
-            # A deferred delete this or another process did not purge (a crash).
-            self._unpurged = removal.any_due(tx)
+        if removal.purged_seq(conn) is None:
+            # Every delete before deferred ones existed removed its rows at once.
+            with self.writing(settle=False) as tx:
+                removal.set_purged_seq(tx, removal.last_tombstone(tx))
+        # A deferred delete this or another process did not purge (a crash, say).
+        self._unpurged = removal.any_due(conn)
 
     def _notice_other_writers(self, conn: sqlite3.Connection) -> None:
         """Drop what this process remembers of the log if another one wrote to it.

@@ -390,9 +390,14 @@ class LogService:
         after it (``_purge_soon``), or first by whatever read or write comes
         before that (store/removal.py).
         """
-        deleted = await asyncio.to_thread(self.engine.delete_events, ids, defer=True)
-        await self._catch_up()
+        deleted, last_seq = await asyncio.to_thread(self._delete, ids)
+        await self._catch_up(last_seq)
         return [-1, -1] if deleted is None else list(deleted)
+
+    def _delete(self, ids: list[int]) -> tuple[tuple[int, int] | None, int | None]:
+        """Delete in a worker thread, with the feed's end as ``_insert`` reads it."""
+        deleted = self.engine.delete_events(ids, defer=True)
+        return deleted, None if len(self.monitors) else self.engine.last_seq()
 
     def _purge_soon(self) -> None:
         """After a DeleteEvents reply: remove the deleted events' rows on a thread."""

@@ -102,13 +102,15 @@ def fold(
     """
     infos: dict[int, Aggregate] = {}
     sample: dict[int, tuple[int | None, ...]] = {}  # a row of each info: its keys
-    event_origins: dict[int, Aggregate] = {}
+    # Indexed by column: 2..9 are fields 1..8.
+    per_column: list[dict[int, Aggregate]] = [{} for _ in range(10)]
     moved: set[int] = set()  # infos with a row whose current uri or origin is not its own
     for row in rows:
         ts, eid, info = row[0], row[1], row[10]
         assert ts is not None
         assert eid is not None
         assert info is not None
+        # ``combine`` inlined: this is the one update made for every row.
         agg = infos.get(info)
         if agg is None:
             infos[info] = [1, ts, eid, ts, eid]
@@ -121,53 +123,25 @@ def fold(
             if ts < agg[3] or (ts == agg[3] and eid < agg[4]):
                 agg[3] = ts
                 agg[4] = eid
-        origin = row[8]
-        if origin is not None:
-            group = event_origins.get(origin)
-            if group is None:
-                event_origins[origin] = [1, ts, eid, ts, eid]
-            else:
-                group[0] += 1
-                if ts > group[1] or (ts == group[1] and eid < group[2]):
-                    group[1] = ts
-                    group[2] = eid
-                if ts < group[3] or (ts == group[3] and eid < group[4]):
-                    group[3] = ts
-                    group[4] = eid
+        if row[8] is not None:  # the event origin: not the info's
+            combine(per_column[8], row[8], (1, ts, eid, ts, eid))
         if row[7] != row[2] or row[9] != row[4]:
             moved.add(info)
-    # Indexed by column: 2..9 are fields 1..8.
-    per_column: list[dict[int, Aggregate]] = [{} for _ in range(10)]
-    per_column[8] = event_origins
     for info, agg in infos.items():
         keys = sample[info]
-        rows_, newest_ts, newest_id, oldest_ts, oldest_id = agg
         for column, key_column in _INFO_COLUMNS if info in moved else _UNMOVED_COLUMNS:
             value = keys[key_column]
-            if value is None:
-                continue
-            groups = per_column[column]
-            group = groups.get(value)
-            if group is None:
-                groups[value] = [rows_, newest_ts, newest_id, oldest_ts, oldest_id]
-                continue
-            group[0] += rows_
-            if newest_ts > group[1] or (newest_ts == group[1] and newest_id < group[2]):
-                group[1] = newest_ts
-                group[2] = newest_id
-            if oldest_ts < group[3] or (oldest_ts == group[3] and oldest_id < group[4]):
-                group[3] = oldest_ts
-                group[4] = oldest_id
-    if moved:
-        for row in rows:
-            if row[10] in moved:
-                ts, eid = row[0], row[1]
-                assert ts is not None
-                assert eid is not None
-                for column in (7, 9):
-                    value = row[column]
-                    if value is not None:
-                        combine(per_column[column], value, (1, ts, eid, ts, eid))
+            if value is not None:
+                combine(per_column[column], value, agg)
+    for row in rows if moved else ():
+        if row[10] in moved:
+            ts, eid = row[0], row[1]
+            assert ts is not None
+            assert eid is not None
+            for column in (7, 9):
+                value = row[column]
+                if value is not None:
+                    combine(per_column[column], value, (1, ts, eid, ts, eid))
     groups_by_key = {
         (column - 1, value): agg
         for column in range(2, 10)

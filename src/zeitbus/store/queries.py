@@ -30,7 +30,7 @@ from zeitbus.model import (
     TimeRange,
 )
 from zeitbus.store import info_groups, pending, planner, popular_window, recent_groups, stats
-from zeitbus.store.sqlite import SQLiteStore
+from zeitbus.store.sqlite import SQLiteStore, newest_seq
 from zeitbus.templates import GROUP_COLUMNS, TemplateCompiler, Where
 
 _FETCH = 2000
@@ -520,7 +520,7 @@ def summary(store: SQLiteStore, conn: sqlite3.Connection) -> Stats:
     values = store.term_values(conn, {actor for actor, _ in top})
     page_size = conn.execute("PRAGMA page_size").fetchone()[0]
     pages = conn.execute("PRAGMA page_count").fetchone()[0]
-    last_seq = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change").fetchone()[0]
+    last_seq = newest_seq(conn)
     size = page_size * pages
     if not store.memory:
         wal = Path(store.path + "-wal")

@@ -10,11 +10,12 @@ commit is most of a delete's cost (about 15 ms for 100 events at 100k).
 ``SQLiteStore.delete(defer=True)`` commits the tombstones alone and leaves
 the rows to ``SQLiteStore.purge``, which the daemon runs right after it has
 answered, and which every read and write runs first if it is still due, so
-nothing ever sees a deleted event. ``meta.purged_seq`` is the feed position
-up to which every tombstone's rows are gone: a tombstone after it whose
-event still exists is due, also after a crash or in another process (the
-store checks at open). An event re-imported with the id of a purged one
-(``import --keep-ids``) is not mistaken for it, its tombstone being older.
+nothing ever sees a deleted event. ``meta.purge_from`` is there while a
+purge is due: the feed position of the deferred delete's first tombstone,
+so a purge reads only the changes since (one delete's worth), and a crash
+or another process finds it at open and finishes the purge. An event
+re-imported with the id of a purged one (``import --keep-ids``) is not
+mistaken for it: its tombstone is older.
 """
 
 from __future__ import annotations
@@ -32,33 +33,24 @@ if TYPE_CHECKING:
 Found = Sequence[tuple[int, int, bytes]]  # (id, timestamp, uid), by id
 
 
-def purged_seq(conn: sqlite3.Connection) -> int | None:
-    """The stored watermark, None if the log predates deferred deletes."""
-    row = conn.execute("SELECT value FROM meta WHERE key = 'purged_seq'").fetchone()
+def purge_from(conn: sqlite3.Connection) -> int | None:
+    """The first tombstone of a deferred delete not purged yet (None: nothing is due)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'purge_from'").fetchone()
     return None if row is None else int(row[0])
 
 
-def set_purged_seq(conn: sqlite3.Connection, seq: int) -> None:
-    conn.execute(
-        "INSERT INTO meta (key, value) VALUES ('purged_seq', ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-        (seq,),
-    )
+def mark_due(conn: sqlite3.Connection, first_seq: int) -> None:
+    """Record a deferred delete whose first tombstone is ``first_seq`` (the earliest stays)."""
+    conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('purge_from', ?)", (first_seq,))
 
 
-def last_tombstone(conn: sqlite3.Connection) -> int:
-    """The feed position of the newest change (every tombstone is at or before it)."""
-    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM change").fetchone()[0])
-
-
-def due(conn: sqlite3.Connection) -> list[tuple[int, int, bytes]]:
-    """The events whose tombstones are after the watermark but whose rows are not gone."""
-    return conn.execute(_DUE, (purged_seq(conn) or 0,)).fetchall()
-
-
-def any_due(conn: sqlite3.Connection) -> bool:
-    """True if some deleted event's rows are still there."""
-    return bool(conn.execute(f"SELECT EXISTS ({_DUE})", (purged_seq(conn) or 0,)).fetchone()[0])
+def take_due(conn: sqlite3.Connection) -> list[tuple[int, int, bytes]]:
+    """The events deferred deletes left (id, timestamp, uid; by id); nothing is due after."""
+    first = purge_from(conn)
+    if first is None:
+        return []
+    conn.execute("DELETE FROM meta WHERE key = 'purge_from'")
+    return conn.execute(_DUE, (first,)).fetchall()
 
 
 def remove(store: SQLiteStore, conn: sqlite3.Connection, found: Found) -> None:
@@ -107,11 +99,11 @@ def _release_infos(
     conn.execute(_REPICK_INFO_ENDS, (touched, store.folded_id))
 
 
-# Tombstones after the watermark whose event is still there. ``change``'s key is
-# the seq, so this reads only the changes since the last purge.
+# Tombstones from the first deferred one on whose event is still there. ``change``'s
+# key is the seq, so this reads only the changes since that delete.
 _DUE = """
 SELECT e.id, e.timestamp, e.uid FROM change c JOIN event e ON e.id = c.event_id
-WHERE c.seq > ? AND c.uid IS NOT NULL ORDER BY e.id
+WHERE c.seq >= ? AND c.uid IS NOT NULL ORDER BY e.id
 """
 _COLLECT_CANDIDATES = """
 INSERT OR IGNORE INTO temp.candidate (id)

@@ -58,6 +58,11 @@ def _newest_timestamp(conn: sqlite3.Connection) -> int:
     return INT64_MIN if newest is None else int(newest)
 
 
+def newest_seq(conn: sqlite3.Connection) -> int:
+    """The feed position of the newest change (0 for an empty feed)."""
+    return int(conn.execute("SELECT coalesce(max(seq), 0) FROM change").fetchone()[0])
+
+
 def _json_ids(ids: Sequence[int]) -> str:
     return json.dumps(list(ids))
 
@@ -430,12 +435,8 @@ class SQLiteStore:
             self._nodes[node_id] = name
             self._node_ids[name] = node_id
         self._unfolded = {} if self.folded_id >= self.last_id else None
-        if removal.purged_seq(conn) is None:
-            # Every delete before deferred ones existed removed its rows at once.
-            with self.writing(settle=False) as tx:
-                removal.set_purged_seq(tx, removal.last_tombstone(tx))
         # A deferred delete this or another process did not purge (a crash, say).
-        self._unpurged = removal.any_due(conn)
+        self._unpurged = removal.purge_from(conn) is not None
 
     def _notice_other_writers(self, conn: sqlite3.Connection) -> None:
         """Drop what this process remembers of the log if another one wrote to it.
@@ -695,13 +696,13 @@ class SQLiteStore:
                 if not defer:
                     removal.remove(self, conn, found)
                 # Under the writer's lock the new seqs follow the highest one, in order.
-                first_seq = removal.last_tombstone(conn) + 1
+                first_seq = newest_seq(conn) + 1
                 conn.executemany(
                     "INSERT INTO change (seq, event_id, uid, timestamp) VALUES (?, ?, ?, ?)",
                     [(first_seq + n, i, uid, ts) for n, (i, ts, uid) in enumerate(found)],
                 )
-                if not defer:
-                    removal.set_purged_seq(conn, first_seq + len(found) - 1)
+                if defer:
+                    removal.mark_due(conn, first_seq)
             if defer:
                 self._unpurged = True
             else:
@@ -724,10 +725,9 @@ class SQLiteStore:
             if not self._unpurged:
                 return
             with self.writing(settle=False) as conn:
-                found = removal.due(conn)
+                found = removal.take_due(conn)
                 if found:
                     removal.remove(self, conn, found)
-                removal.set_purged_seq(conn, removal.last_tombstone(conn))
             self._unpurged = False
             self._forget_unfolded(found)
 
@@ -799,7 +799,7 @@ class SQLiteStore:
     def last_seq(self) -> int:
         """The seq of the newest change (0 if there is none)."""
         with self.reading(settle=False) as conn:  # a deferred delete's tombstones are in
-            return int(conn.execute("SELECT COALESCE(MAX(seq), 0) FROM change").fetchone()[0])
+            return newest_seq(conn)
 
     def get_cursor(self, name: str) -> int:
         """A consumer's stored position; InvalidKey if it never stored one."""

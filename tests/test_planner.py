@@ -16,21 +16,19 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.histories import ACTORS, History, histories, replay
 from zeitbus import Engine, Event, ResultType, Subject, TimeRange
-from zeitbus.ontology import ACCESS_EVENT, NFO, USER_ACTIVITY
+from zeitbus.ontology import NFO
 from zeitbus.store import planner
 
-URIS = ["file:///a/1", "file:///a/2", "file:///b/3", "http://x/4", "http://x/5"]
-MIMES = ["text/plain", "image/png", "application/pdf"]
-ORIGINS = ["", "file:///a", "file:///b"]
 TEMPLATES = [
     Event(subjects=(Subject(mimetype="text/plain"),)),
     Event(subjects=(Subject(mimetype="!image/png"),)),
     Event(subjects=(Subject(interpretation=NFO + "Document"),)),
     Event(subjects=(Subject(uri="file://*"),)),
-    Event(subjects=(Subject(uri="file:///a/*", mimetype="text/plain"),)),
-    Event(subjects=(Subject(origin="file:///a"),)),
-    Event(actor="application://one.desktop", subjects=(Subject(mimetype="application/pdf"),)),
+    Event(subjects=(Subject(uri="file:///home/u/a/*", mimetype="text/plain"),)),
+    Event(subjects=(Subject(origin="file:///home/u/a"),)),
+    Event(actor=ACTORS[0], subjects=(Subject(mimetype="image/png"),)),
 ]
 RESULT_TYPES = [
     ResultType.MOST_RECENT_EVENTS,
@@ -38,30 +36,6 @@ RESULT_TYPES = [
     ResultType.MOST_RECENT_SUBJECTS,
     ResultType.MOST_POPULAR_MIMETYPE,
 ]
-
-
-@st.composite
-def logs(draw: st.DrawFn) -> list[Event]:
-    out = []
-    for _ in range(draw(st.integers(1, 30))):
-        uris = draw(st.lists(st.sampled_from(URIS), min_size=1, max_size=3, unique=True))
-        out.append(
-            Event(
-                timestamp=draw(st.integers(2, 40)) * 10,  # ties are common
-                interpretation=ACCESS_EVENT,
-                manifestation=USER_ACTIVITY,
-                actor=draw(st.sampled_from(["application://one.desktop", "application://two"])),
-                subjects=tuple(
-                    Subject(
-                        uri=uri,
-                        mimetype=draw(st.sampled_from(MIMES)),
-                        origin=draw(st.sampled_from(ORIGINS)),
-                    )
-                    for uri in uris
-                ),
-            )
-        )
-    return out
 
 
 @contextmanager
@@ -75,21 +49,21 @@ def thresholds(fork: int, many: int) -> Iterator[None]:
 
 
 @given(
-    log=logs(),
+    history=histories(),
     templates=st.lists(st.sampled_from(TEMPLATES), min_size=1, max_size=2),
     num_events=st.sampled_from([0, 1, 3, 50]),
     result_type=st.sampled_from(RESULT_TYPES),
-    time_range=st.sampled_from([TimeRange(0, 0), TimeRange(100, 300)]),
+    time_range=st.sampled_from([TimeRange(0, 0), TimeRange(100, 400)]),
 )
 def test_seeks_sorted_reads_and_walks_find_the_same_events(
-    log: list[Event],
+    history: History,
     templates: list[Event],
     num_events: int,
     result_type: ResultType,
     time_range: TimeRange,
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp, Engine.open(Path(tmp)) as engine:
-        engine.insert_events(log)
+        replay(engine, history)
 
         def find() -> list[int]:
             return engine.find_event_ids(time_range, templates, 2, num_events, result_type)

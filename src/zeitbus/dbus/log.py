@@ -256,12 +256,15 @@ class LogService:
     def _insert(
         self, batch: list[Event | None], sender: str | None
     ) -> tuple[list[int], int | None]:
-        """Insert in a worker thread; the feed's end too while no monitor needs its changes.
+        """Insert in a worker thread, with the feed's end (``_feed_end``)."""
+        return self.engine.insert_events(batch, sender), self._feed_end()
 
-        Reading the end in the same thread saves ``_catch_up`` a second hand-off.
+    def _feed_end(self) -> int | None:
+        """In a writing worker thread: the feed's end while no monitor needs its changes.
+
+        Reading it in the same thread saves ``_catch_up`` a second hand-off.
         """
-        ids = self.engine.insert_events(batch, sender)
-        return ids, None if len(self.monitors) else self.engine.last_seq()
+        return None if len(self.monitors) else self.engine.last_seq()
 
     async def get_events(self, sender: str, ids: list[int]) -> list[Any]:
         """GetEvents: events in request order, the NULL event for unknown ids."""
@@ -395,9 +398,8 @@ class LogService:
         return [-1, -1] if deleted is None else list(deleted)
 
     def _delete(self, ids: list[int]) -> tuple[tuple[int, int] | None, int | None]:
-        """Delete in a worker thread, with the feed's end as ``_insert`` reads it."""
-        deleted = self.engine.delete_events(ids, defer=True)
-        return deleted, None if len(self.monitors) else self.engine.last_seq()
+        """Delete in a worker thread, with the feed's end (``_feed_end``)."""
+        return self.engine.delete_events(ids, defer=True), self._feed_end()
 
     def _purge_soon(self) -> None:
         """After a DeleteEvents reply: remove the deleted events' rows on a thread."""

@@ -16,7 +16,9 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from zeitbus import tokens
 from zeitbus.errors import DatabaseError, InvalidArgument
+from zeitbus.ids import uid_from_str
 from zeitbus.model import (
     UINT32_MAX,
     Change,
@@ -31,6 +33,7 @@ from zeitbus.related import related_uris
 from zeitbus.store import neighbours, pending, queries
 from zeitbus.store.queries import EventStruct
 from zeitbus.store.sqlite import MEMORY, SQLiteStore
+from zeitbus.tokens import Scope, TokenInfo
 from zeitbus.validation import (
     Clock,
     check_template,
@@ -310,6 +313,17 @@ class Engine:
         with self.store.reading() as conn:
             return queries.get_events(self.store, conn, checked)
 
+    def get_event_by_uid(self, uid: str) -> Event | None:
+        """The event with this uid (its canonical UUID text), or None."""
+        try:
+            raw = uid_from_str(uid)
+        except (ValueError, TypeError, AttributeError):
+            raise InvalidArgument(f"uid: {uid!r} is not a UUID") from None
+        event_id = self.store.event_id_by_uid(raw)
+        if event_id is None:
+            return None
+        return self.get_events([event_id])[0]
+
     def find_event_ids(
         self,
         time_range: TimeRange | None = None,
@@ -492,13 +506,24 @@ class Engine:
 
     # -- the changes feed ------------------------------------------------------
 
-    def changes(self, since: int = 0, limit: int = 1000) -> list[Change]:
-        """Committed changes after ``since``, in seq order (gap-free)."""
+    def changes(
+        self,
+        since: int = 0,
+        limit: int = 1000,
+        *,
+        descending: bool = False,
+        before: int | None = None,
+    ) -> list[Change]:
+        """Committed changes after ``since``, in seq order (gap-free).
+
+        ``descending``: the newest ``limit`` changes after ``since`` (and
+        before ``before``, to page on), newest first.
+        """
         if isinstance(since, bool) or not isinstance(since, int) or since < 0:
             raise InvalidArgument(f"since must be a non-negative integer, got {since!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
             raise InvalidArgument(f"limit must be between 1 and 1000000, got {limit!r}")
-        return self.store.changes(since, limit)
+        return self.store.changes(since, limit, descending=descending, before=before)
 
     def last_seq(self) -> int:
         """The seq of the newest committed change (0 for an empty log)."""
@@ -519,6 +544,29 @@ class Engine:
         """A write transaction for a consumer's own work and its cursor."""
         with self.store.writing() as conn:
             yield Transaction(self.store, conn)
+
+    # -- API tokens ------------------------------------------------------------
+
+    def create_token(self, scope: Scope | str, name: str = "") -> tuple[str, TokenInfo]:
+        """A new API token: its text (shown once, stored only as a digest) and its record."""
+        checked = scope if isinstance(scope, Scope) else Scope.parse(scope)
+        with self.store.writing() as conn:
+            return tokens.add(conn, name, checked, self._clock())
+
+    def list_tokens(self) -> list[TokenInfo]:
+        """The stored tokens (never their secrets)."""
+        with self.store.reading(settle=False) as conn:
+            return tokens.listed(conn)
+
+    def revoke_token(self, token_id: str) -> None:
+        """Delete a token by id; InvalidKey if there is none."""
+        with self.store.writing() as conn:
+            tokens.remove(conn, token_id)
+
+    def check_token(self, text: str) -> Scope | None:
+        """The scope a token text grants, or None if it is not a valid token."""
+        with self.store.reading(settle=False) as conn:
+            return tokens.check(conn, text)
 
     # -- maintenance -----------------------------------------------------------
 

@@ -24,6 +24,8 @@ Layout, designed from the queries (docs/storage.md explains the choices):
 * ``storage``: storage media and their availability (StorageMonitor).
 * ``stat``: per-group counts and representatives (see ``store/stats.py``).
 * ``meta``: node id, id high-water mark, creation time.
+* ``token``: API tokens, their secrets only as digests (``zeitbus/tokens.py``;
+  version 2).
 
 ``PRAGMA user_version`` is the schema version; ``MIGRATIONS[n]`` takes a
 database from version n to n + 1, inside the caller's transaction.
@@ -35,6 +37,7 @@ import sqlite3
 
 from zeitbus.errors import DatabaseError
 from zeitbus.store.stats import SCHEMA as STAT_SCHEMA
+from zeitbus.tokens import SCHEMA as TOKEN_SCHEMA
 
 SCHEMA_V1 = (
     """
@@ -125,12 +128,16 @@ def _v0_to_v1(conn: sqlite3.Connection) -> None:
         conn.execute(statement)
 
 
+def _v1_to_v2(conn: sqlite3.Connection) -> None:
+    conn.execute(TOKEN_SCHEMA)
+
+
 def _statements(script: str) -> list[str]:
     """Split a schema script into statements (no semicolons inside ours)."""
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-MIGRATIONS = [_v0_to_v1]
+MIGRATIONS = [_v0_to_v1, _v1_to_v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

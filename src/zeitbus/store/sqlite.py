@@ -33,7 +33,7 @@ from zeitbus.errors import (
     ZeitbusError,
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
-from zeitbus.model import INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
+from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
 from zeitbus.store import pending, removal, schema
 from zeitbus.store.writer import BatchWriter, InfoKey, SubjectIds, SubjectKey
 
@@ -775,15 +775,24 @@ class SQLiteStore:
 
     # -- feed and cursors ------------------------------------------------------
 
-    def changes(self, since: int, limit: int) -> list[Change]:
+    def changes(
+        self, since: int, limit: int, *, descending: bool = False, before: int | None = None
+    ) -> list[Change]:
         """Changes with ``seq > since``, oldest first, at most ``limit``.
+
+        ``descending``: the newest ``limit`` of them (below ``before`` if
+        given), newest first.
 
         The feed reads the same before and after a deferred delete's purge (an
         insert followed by a tombstone reads as the tombstone has it), so it
         need not wait for the purge.
         """
         with self.reading(settle=False) as conn:
-            rows = conn.execute(_CHANGES, (since, limit)).fetchall()
+            if descending:
+                upper = INT64_MAX if before is None else before
+                rows = conn.execute(_CHANGES_NEWEST_FIRST, (since, upper, limit)).fetchall()
+            else:
+                rows = conn.execute(_CHANGES, (since, limit)).fetchall()
             return [
                 Change(
                     seq,
@@ -795,6 +804,12 @@ class SQLiteStore:
                 )
                 for seq, event_id, uid, tomb, timestamp, node in rows
             ]
+
+    def event_id_by_uid(self, uid: bytes) -> int | None:
+        """The local id of the event with this uid, if the log has it."""
+        with self.reading() as conn:
+            row = conn.execute("SELECT id FROM event WHERE uid = ?", (uid,)).fetchone()
+            return None if row is None else int(row[0])
 
     def last_seq(self) -> int:
         """The seq of the newest change (0 if there is none)."""
@@ -864,3 +879,6 @@ LEFT JOIN change t ON c.uid IS NULL AND e.id IS NULL AND t.uid IS NOT NULL
     AND t.event_id = c.event_id
 WHERE c.seq > ? ORDER BY c.seq LIMIT ?
 """
+_CHANGES_NEWEST_FIRST = _CHANGES.replace(
+    "WHERE c.seq > ? ORDER BY c.seq", "WHERE c.seq > ? AND c.seq < ? ORDER BY c.seq DESC"
+)

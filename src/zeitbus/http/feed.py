@@ -78,6 +78,11 @@ class FeedWatch:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
 
+    @property
+    def waiting(self) -> int:
+        """How many streams wait for a change now."""
+        return self._waiters
+
     def poke(self) -> None:
         """Something was committed: wake every waiting stream (any thread)."""
         loop = self._loop

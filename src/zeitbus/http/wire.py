@@ -136,12 +136,17 @@ def event_json(event: Event | None) -> dict[str, Any] | None:
 def change_row(
     change: Change, doc: Event | None = None, include_doc: bool = False
 ) -> dict[str, Any]:
-    """A changes-feed row in CouchDB's shape (docs/http-api.md, "The changes feed")."""
+    """A changes-feed row in CouchDB's shape (docs/http-api.md, "The changes feed").
+
+    ``id`` is the event's uid, the name it has on every machine. An event
+    has two revisions at most: ``1-<uid>`` as inserted, ``2-<uid>`` deleted.
+    """
+    generation = 2 if change.kind is ChangeKind.DELETE else 1
     row: dict[str, Any] = {
         "seq": change.seq,
         "id": change.uid,
+        "changes": [{"rev": f"{generation}-{change.uid.replace('-', '')}"}],
         "event_id": change.id,
-        "changes": [{"rev": change.kind.value}],
         "timestamp": change.timestamp,
     }
     if change.kind is ChangeKind.DELETE:

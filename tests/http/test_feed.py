@@ -200,7 +200,7 @@ def test_bad_feed_parameters_get_400(api: Api) -> None:
 
 def test_open_streams_are_limited_with_429(api: Api) -> None:
     async def test(client: httpx.AsyncClient) -> None:
-        params = {"feed": "longpoll", "since": "now", "timeout": 30000}
+        params: dict[str, str | int] = {"feed": "longpoll", "since": "now", "timeout": 30000}
         waiting = [asyncio.ensure_future(client.get("/changes", params=params)) for _ in range(2)]
         await _until_waiting(api, 2)
         refused = await client.get("/changes", params=params)

@@ -87,7 +87,11 @@ class ZeitbusDaemon(DaemonProcess):
 def daemon_env(bus_address: str, run_dir: Path, **extra: str) -> dict[str, str]:
     """The environment of a daemon on ``bus_address`` with its data under ``run_dir``."""
     env = _clean_env()
+    # The HTTP API on any free port: tests' daemons must not contend for 5680.
+    config = run_dir / "config.toml"
+    config.write_text("[http]\nport = 0\n", encoding="utf-8")
     env.update(
+        ZEITBUS_CONFIG=str(config),
         DBUS_SESSION_BUS_ADDRESS=bus_address,
         ZEITGEIST_DATA_PATH=str(run_dir / "zeitgeist"),
         XDG_DATA_HOME=str(run_dir / "xdg-data"),

@@ -73,6 +73,12 @@ def _data_dir(ctx: click.Context) -> Path | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Append the log to this file instead of stderr.",
 )
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    help="Serve the HTTP API on this port (0: any free one) [default: 5680, or config.toml's].",
+)
+@click.option("--no-http", is_flag=True, help="Do not serve the HTTP API.")
 @click.option("--shell-completion", is_flag=True, hidden=True)
 @click.pass_context
 def daemon(
@@ -85,9 +91,11 @@ def daemon(
     do_quit: bool,
     log_level: str,
     log_file: Path | None,
+    http_port: int | None,
+    no_http: bool,
     shell_completion: bool,
 ) -> None:
-    """Serve Zeitgeist's D-Bus API (org.gnome.zeitgeist.Engine) on the session bus.
+    """Serve Zeitgeist's D-Bus API (org.gnome.zeitgeist.Engine) and the HTTP API.
 
     A drop-in replacement for zeitgeist-daemon 1.0.4. The log is
     $ZEITGEIST_DATABASE_PATH (":memory:" for none), else zeitbus.sqlite in
@@ -112,6 +120,8 @@ def daemon(
         log_level=level,
         log_file=log_file,
         data_dir=data_dir,
+        http=not no_http,
+        http_port=http_port,
     )
     status = run(options)
     sys.stdout.flush()

@@ -38,6 +38,8 @@ from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogServic
 from zeitbus.dbus.transport import tolerate_full_socket
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
+from zeitbus.http import server as http_server
+from zeitbus.http import settings as http_settings
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class Options:
     log_level: str = "WARNING"
     log_file: Path | None = None
     data_dir: Path | None = None
+    http: bool = True
+    http_port: int | None = None  # None: the config file's (default 5680)
 
 
 class StartupError(Exception):
@@ -255,6 +259,35 @@ async def _own_name(bus: MessageBus, names: _Names) -> None:
         ) from None
 
 
+def _http_settings(options: Options, environ: Mapping[str, str]) -> http_settings.HttpSettings:
+    """The config file's HTTP settings with the command line's on top."""
+    try:
+        settings = http_settings.load(environ)
+    except ZeitbusError as error:
+        raise StartupError(EXIT_ERROR, f"bad configuration: {error.message}") from error
+    if not options.http:
+        settings = settings.replace(enabled=False)
+    if options.http_port is not None:
+        settings = settings.replace(port=options.http_port)
+    return settings
+
+
+async def _start_http(
+    engine: Engine, location: str, settings: http_settings.HttpSettings
+) -> http_server.HttpService | None:
+    """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal."""
+    if not settings.enabled:
+        return None
+    data_dir = None if location == MEMORY else Path(location).parent
+    try:
+        return await http_server.start(engine, settings, data_dir)
+    except OSError as error:
+        logger.warning(
+            "Not serving HTTP: cannot listen on %s:%d (%s)", settings.host, settings.port, error
+        )
+        return None
+
+
 async def _serve(options: Options, location: str, environ: Mapping[str, str]) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
@@ -265,7 +298,7 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
     except Exception as error:  # no address, no socket, auth refused: all the same to us
         if options.quit or options.replace:
             raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
-        return await _serve_without_bus(location, stop, environ, error)
+        return await _serve_without_bus(options, location, stop, environ, error)
     try:
         return await _serve_on(bus, options, location, stop, environ)
     finally:
@@ -273,7 +306,11 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
 
 
 async def _serve_without_bus(
-    location: str, stop: asyncio.Event, environ: Mapping[str, str], error: Exception
+    options: Options,
+    location: str,
+    stop: asyncio.Event,
+    environ: Mapping[str, str],
+    error: Exception,
 ) -> int:
     """No session bus (a server, a container, a login without one): keep the log open.
 
@@ -286,11 +323,17 @@ async def _serve_without_bus(
         error,
         ENGINE_BUS_NAME,
     )
+    settings = _http_settings(options, environ)
     engine = await asyncio.to_thread(open_engine, location, environ)
     try:
+        http = await _start_http(engine, location, settings)
         logger.info("Log open at %s without D-Bus", location)
         await stop.wait()
+        if http is not None:
+            await http.stop()
     finally:
+        if http is not None:
+            await http.stop()
         await asyncio.to_thread(engine.close)
     return EXIT_OK
 
@@ -314,8 +357,10 @@ async def _serve_on(
     if options.quit:
         return EXIT_OK
 
+    settings = _http_settings(options, environ)
     engine = await asyncio.to_thread(open_engine, location, environ)
     extensions = Extensions()
+    http = None
     try:
         extensions = await load_extensions(engine, bus, environ)
         service = LogService(
@@ -324,6 +369,7 @@ async def _serve_on(
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
+        http = await _start_http(engine, location, settings)
         await _own_name(bus, names)
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
         logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)
@@ -334,10 +380,15 @@ async def _serve_on(
             logger.warning("The bus connection closed (%s); stopping", disconnected.exception())
         for waiter in (disconnected, stopped):
             waiter.cancel()
+        if http is not None:
+            await http.stop()
+            http = None
         await service.stop()
         await extensions.stop()
         if bus.connected:
             await bus.release_name(ENGINE_BUS_NAME)
     finally:
+        if http is not None:
+            await http.stop()
         await asyncio.to_thread(engine.close)
     return EXIT_OK

@@ -28,6 +28,7 @@ was stored, from any route, exactly once and in commit order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -217,6 +218,8 @@ class LogService:
         self._object.after_reply("Quit", on_quit)  # the reply goes out before the daemon stops
         self._object.after_reply("DeleteEvents", self._purge_soon)
         self._purges: set[asyncio.Task[None]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._committed_elsewhere = asyncio.Event()
 
     async def start(self) -> None:
         """Export the interface and start listening (before the bus name is taken)."""
@@ -224,7 +227,21 @@ class LogService:
         self._object.export()
         self.bus.add_message_handler(self._signal)
         await add_match(self.bus, NAME_OWNER_CHANGED)
+        self._loop = asyncio.get_running_loop()
+        self.engine.add_commit_hook(self._committed)
         self._poll = asyncio.ensure_future(self._poll_feed())
+
+    def _committed(self) -> None:
+        """Engine commit hook (any thread): look at the feed now, not at the next tick.
+
+        Events another route of this process stored (the HTTP API) reach the
+        monitors at once; the D-Bus calls' own catch-up and this one share the
+        feed's cursor, so nothing is notified twice.
+        """
+        loop = self._loop
+        if loop is not None:
+            with contextlib.suppress(RuntimeError):  # the loop is closing
+                loop.call_soon_threadsafe(self._committed_elsewhere.set)
 
     async def stop(self) -> None:
         """Stop taking calls, let the calls in progress finish (a while), stop the poll."""
@@ -447,7 +464,9 @@ class LogService:
         A failure is logged and tried again at the next tick; it never stops the loop.
         """
         while True:
-            await asyncio.sleep(POLL_INTERVAL)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._committed_elsewhere.wait(), POLL_INTERVAL)
+            self._committed_elsewhere.clear()
             if len(self.monitors):
                 try:
                     await self._catch_up()

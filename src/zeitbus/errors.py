@@ -5,6 +5,7 @@
     │   └── BadRecord                  a malformed line in an import file
     ├── InvalidEvent (ValueError)      an event Zeitgeist refuses as a whole
     ├── InvalidKey (LookupError)       an unknown key (data source, cursor, ...)
+    ├── AccessDenied (PermissionError) no token, a bad one, or too small a scope (HTTP)
     ├── TooManyResults                 a reply over the size cap
     └── DatabaseError                  the store failed underneath
         ├── DatabaseBusy               another writer holds the file
@@ -63,6 +64,13 @@ class InvalidKey(LookupError, ZeitbusError):
 
     dbus_name = _ENGINE + "InvalidKey"
     code = "invalid_key"
+
+
+class AccessDenied(PermissionError, ZeitbusError):
+    """The request's token is missing, invalid, or its scope too small."""
+
+    dbus_name = "org.freedesktop.DBus.Error.AccessDenied"
+    code = "unauthorized"
 
 
 class TooManyResults(ZeitbusError):

@@ -89,6 +89,7 @@ def daemon_env(bus_address: str, run_dir: Path, **extra: str) -> dict[str, str]:
     env = _clean_env()
     # The HTTP API on any free port: tests' daemons must not contend for 5680.
     config = run_dir / "config.toml"
+    run_dir.mkdir(parents=True, exist_ok=True)
     config.write_text("[http]\nport = 0\n", encoding="utf-8")
     env.update(
         ZEITBUS_CONFIG=str(config),

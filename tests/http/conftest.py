@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -73,3 +75,14 @@ def api(tmp_path: Path) -> Iterator[Api]:
     )
     with Engine.open(tmp_path / "data") as engine:
         yield Api(engine, settings)
+
+
+@pytest.fixture
+def data() -> Iterator[Path]:
+    """A data directory with a short path (a Unix socket path must stay under 104 bytes)."""
+    root = Path(tempfile.mkdtemp(prefix="zbh-"))
+    (root / "data").mkdir()
+    try:
+        yield root / "data"
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

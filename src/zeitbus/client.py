@@ -190,7 +190,11 @@ class Client:
 
     @classmethod
     def connect(cls, data_dir: Path | None = None, *, token: str | None = None) -> Client:
-        """The daemon of ``data_dir``: its socket if we may use it, else its URL."""
+        """The daemon of ``data_dir``: its socket if we may use it, else its URL.
+
+        ``token`` defaults to ``$ZEITBUS_TOKEN`` (needed only over TCP).
+        """
+        token = token if token is not None else os.environ.get("ZEITBUS_TOKEN") or None
         daemon = find_daemon(data_dir)
         if daemon is None:
             raise DatabaseError("no daemon is running for this data directory")
@@ -221,8 +225,12 @@ class Client:
         _raise_for(answer)
         return answer.json()
 
-    def insert_events(self, events: Sequence[Event]) -> list[int]:
-        """InsertEvents: ids in order, 0 for an event not stored."""
+    def insert_events(self, events: Sequence[Event], sender: str | None = None) -> list[int]:
+        """InsertEvents: ids in order, 0 for an event not stored.
+
+        ``sender`` is accepted for the engine's signature and not sent: the
+        data-source registry's senders are D-Bus names.
+        """
         answer = self._call("POST", "/events", json=[event_to_json(e) for e in events])
         return [int(i) for i in answer["ids"]]
 
@@ -280,11 +288,11 @@ class Client:
                 return
             page = self._call("GET", f"/events/find/{page['next']}")
 
-    def delete_events(self, ids: Sequence[int]) -> TimeRange | None:
-        """DeleteEvents: the deleted events' time range, None if nothing was deleted."""
+    def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        """DeleteEvents: (first, last) timestamp deleted, None if nothing was deleted."""
         answer = self._call("POST", "/events/delete", json={"ids": list(ids)})
         found = answer["time_range"]
-        return None if found is None else TimeRange(found[0], found[1])
+        return None if found is None else (found[0], found[1])
 
     def find_related_uris(
         self,
@@ -493,11 +501,11 @@ class AsyncClient:
                 return
             page = await self._call("GET", f"/events/find/{page['next']}")
 
-    async def delete_events(self, ids: Sequence[int]) -> TimeRange | None:
-        """DeleteEvents."""
+    async def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
+        """DeleteEvents: (first, last) timestamp deleted, None if nothing was deleted."""
         answer = await self._call("POST", "/events/delete", json={"ids": list(ids)})
         found = answer["time_range"]
-        return None if found is None else TimeRange(found[0], found[1])
+        return None if found is None else (found[0], found[1])
 
     async def changes(
         self,

@@ -9,16 +9,17 @@ database, the file system). Click's own usage errors also exit with 2.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 import click
 
 from zeitbus.cli.parsing import parse_time
 from zeitbus.engine import Engine, default_data_dir
 from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
+from zeitbus.model import Event, ResultType, StorageState, TimeRange
 from zeitbus.validation import now_ms
 
 EXIT_FAILURE = 1
@@ -84,12 +85,43 @@ class ZeitbusGroup(click.Group):
             raise CliError(f"{where}{error.strerror or error}") from error
 
 
+class EventLog(Protocol):
+    """What ``log``, ``find``, ``get`` and ``delete`` need: an Engine or a daemon's Client."""
+
+    def insert_events(
+        self, events: Sequence[Event], sender: str | None = None
+    ) -> list[int]: ...  # pragma: no cover
+
+    def get_events(self, ids: Sequence[int]) -> list[Event | None]: ...  # pragma: no cover
+
+    def find_event_ids(
+        self,
+        time_range: TimeRange | None,
+        templates: Sequence[Event],
+        storage_state: StorageState,
+        limit: int,
+        result_type: ResultType,
+    ) -> list[int]: ...  # pragma: no cover
+
+    def find_events(
+        self,
+        time_range: TimeRange | None,
+        templates: Sequence[Event],
+        storage_state: StorageState,
+        limit: int,
+        result_type: ResultType,
+    ) -> Iterable[Event]: ...  # pragma: no cover
+
+    def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None: ...  # pragma: no cover
+
+
 @dataclass
 class State:
-    """What commands share: the data directory, the clock, the open engine."""
+    """What commands share: the data directory, the clock, the open engine or daemon."""
 
     data_dir: Path | None = None
     clock: Callable[[], int] = now_ms
+    direct: bool = False
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self) -> Engine:
@@ -98,6 +130,20 @@ class State:
             ctx = click.get_current_context()
             self._engine = ctx.with_resource(Engine.open(self.path))
         return self._engine
+
+    def log(self) -> EventLog:
+        """The running daemon of ``data_dir`` if there is one, else the log itself.
+
+        Through the daemon, D-Bus monitors and feed followers see what the
+        command writes at once; ``--direct`` works on the file regardless.
+        """
+        if not self.direct:
+            from zeitbus.client import Client, find_daemon
+
+            if find_daemon(self.path) is not None:
+                ctx = click.get_current_context()
+                return ctx.with_resource(Client.connect(self.path))
+        return self.engine()
 
     def time(self, value: str | None, option: str) -> int | None:
         """``value`` read as a time (relative to ``clock``), or None if not given."""
@@ -124,9 +170,14 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     envvar="ZEITBUS_DATA_DIR",
     help="Where the log lives [default: $XDG_DATA_HOME/zeitbus; env ZEITBUS_DATA_DIR].",
 )
+@click.option(
+    "--direct",
+    is_flag=True,
+    help="Work on the data directory itself even while a daemon serves it.",
+)
 @click.version_option(package_name="zeitbus", prog_name="zeitbus")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, direct: bool) -> None:
     """Zeitbus: one timeline of everything that happens on your machines.
 
     Record events, query them with Zeitgeist's templates and result types,
@@ -135,3 +186,4 @@ def cli(ctx: click.Context, data_dir: Path | None) -> None:
     """
     state = ctx.ensure_object(State)
     state.data_dir = data_dir
+    state.direct = direct

@@ -150,7 +150,7 @@ def log_command(
             payload=(payload or "").encode("utf-8"),
         )
         events = [event]
-    ids = state.engine().insert_events(events, sender="zeitbus-cli")
+    ids = state.log().insert_events(events, sender="zeitbus-cli")
     for n, event_id in enumerate(ids, start=1):
         click.echo(str(event_id))
         if event_id == 0:
@@ -275,12 +275,12 @@ def find_command(
         limit,
         ResultType.parse(result_type),
     )
-    engine = state.engine()
+    log = state.log()
     if ids_only:
         # Ids straight from the query: no event is loaded, repeats stay as Zeitgeist gives them.
-        click.echo("".join(f"{event_id}\n" for event_id in engine.find_event_ids(*query)), nl=False)
+        click.echo("".join(f"{event_id}\n" for event_id in log.find_event_ids(*query)), nl=False)
         return
-    print_events(engine.find_events(*query), as_json=as_json, ids_only=False)
+    print_events(list(log.find_events(*query)), as_json=as_json, ids_only=False)
 
 
 # -- get and delete --------------------------------------------------------------
@@ -299,7 +299,7 @@ def get_command(state: State, /, ids: tuple[int, ...], as_json: bool, ids_only: 
     zeitbus get 12 7 --json
     """
     wanted = _read_ids(ids)
-    found = state.engine().get_events(wanted)
+    found = state.log().get_events(wanted)
     events = [event for event in found if event is not None]
     print_events(events, as_json=as_json, ids_only=ids_only)
     missing = [event_id for event_id, event in zip(wanted, found, strict=True) if event is None]
@@ -322,9 +322,9 @@ def delete_command(state: State, /, ids: tuple[int, ...], as_json: bool) -> None
     zeitbus delete 12 13 14
     """
     wanted = _read_ids(ids)
-    engine = state.engine()
-    existing = {event.id for event in engine.get_events(wanted) if event is not None}
-    deleted = engine.delete_events(wanted)
+    log = state.log()
+    existing = {event.id for event in log.get_events(wanted) if event is not None}
+    deleted = log.delete_events(wanted)
     if deleted is None:
         if as_json:
             click.echo(json.dumps({"deleted": 0, "start": None, "end": None}))

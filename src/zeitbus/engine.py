@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zeitbus import tokens
-from zeitbus.errors import DatabaseError, InvalidArgument
+from zeitbus.errors import DatabaseError, InvalidArgument, NothingMatched
 from zeitbus.ids import uid_from_str
 from zeitbus.model import (
     UINT32_MAX,
@@ -459,7 +459,7 @@ class Engine:
                 self.store, conn, time_range, templates, state, 0, oldest_first
             )
             if templates and not ids:
-                raise InvalidArgument("No results found for the event_templates")
+                raise NothingMatched("No results found for the event_templates")
             # Only the rows around template events can count (store/neighbours.py).
             template_ids = set(ids)
             allowed = None

@@ -2,7 +2,8 @@
 
     ZeitbusError
     ├── InvalidArgument (ValueError)   bad events, templates, result types, ranges
-    │   └── BadRecord                  a malformed line in an import file
+    │   ├── BadRecord                  a malformed line in an import file
+    │   └── NothingMatched             FindRelatedUris' templates match no event
     ├── InvalidEvent (ValueError)      an event Zeitgeist refuses as a whole
     ├── InvalidKey (LookupError)       an unknown key (data source, cursor, ...)
     ├── AccessDenied (PermissionError) no token, a bad one, or too small a scope (HTTP)
@@ -50,6 +51,12 @@ class BadRecord(InvalidArgument):
         super().__init__(f"line {line}: {reason}")
         self.line = line
         self.reason = reason
+
+
+class NothingMatched(InvalidArgument):
+    """FindRelatedUris' templates match no event (an error in Zeitgeist's API)."""
+
+    code = "nothing_matched"
 
 
 class InvalidEvent(ValueError, ZeitbusError):

@@ -17,7 +17,7 @@ import dataclasses
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from zeitbus import __version__
 from zeitbus.engine import Engine
-from zeitbus.errors import InvalidArgument, ZeitbusError
+from zeitbus.errors import InvalidArgument, NothingMatched, ZeitbusError
 from zeitbus.http import feed, wire
 from zeitbus.http.errors import (
     HttpError,
@@ -41,6 +41,7 @@ from zeitbus.http.errors import (
 )
 from zeitbus.http.openapi import document as openapi_document
 from zeitbus.http.settings import HttpSettings
+from zeitbus.model import UINT32_MAX
 from zeitbus.tokens import Scope as TokenScope
 
 TRUSTED = "zeitbus.trusted"  # ASGI scope key: the request came over the owner's Unix socket
@@ -235,15 +236,17 @@ async def get_events(request: Request) -> Response:
     api = _api(request)
     ids = _ids_param(request)
     _check_batch(api, len(ids), "ids")
-    events = await _run(api.engine.get_events, ids)
-    return JSONResponse({"events": [wire.event_json(e) for e in events]})
+    # An id past the 32-bit range names no event (D-Bus cannot even ask for one).
+    possible = [i for i in ids if i <= UINT32_MAX]
+    found = dict(zip(possible, await _run(api.engine.get_events, possible), strict=True))
+    return JSONResponse({"events": [wire.event_json(found.get(i)) for i in ids]})
 
 
 def _path_id(request: Request) -> int:
-    text = request.path_params["event_id"]
-    if not text.isdigit() or int(text) > 2**32 - 1:
-        raise InvalidArgument(f"an event id is a number from 0 to 4294967295, not {text!r}")
-    return int(text)
+    event_id = int(request.path_params["event_id"])  # the route takes digits only
+    if event_id > UINT32_MAX:
+        raise InvalidArgument(f"an event id is a number from 0 to {UINT32_MAX}, not {event_id}")
+    return event_id
 
 
 async def get_event(request: Request) -> Response:
@@ -352,19 +355,24 @@ async def _page(api: Api, paged: _Paged, cursor: str | None) -> Response:
 
 
 async def related_uris(request: Request) -> Response:
-    """FindRelatedUris."""
+    """FindRelatedUris (templates that match nothing give an empty list, not an error)."""
     await _authorize(request, TokenScope.READ)
     api = _api(request)
     body = wire.decode(await _body(request), wire.RelatedBody)
-    uris = await _run(
-        api.engine.find_related_uris,
-        wire.time_range(body.time_range),
-        wire.events_from(body.templates, "template"),
-        wire.events_from(body.result_templates, "result template"),
-        wire.storage_state(body.storage_state),
-        body.limit,
-        wire.relevant_type(body.result_type),
-    )
+    templates = wire.events_from(body.templates, "template")
+    result_templates = wire.events_from(body.result_templates, "result template")
+    try:
+        uris = await _run(
+            api.engine.find_related_uris,
+            wire.time_range(body.time_range),
+            templates,
+            result_templates,
+            wire.storage_state(body.storage_state),
+            body.limit,
+            wire.relevant_type(body.result_type),
+        )
+    except NothingMatched:
+        uris = []  # Zeitgeist's D-Bus API raises; over HTTP nothing related is an empty list
     return JSONResponse({"uris": uris})
 
 
@@ -389,7 +397,7 @@ async def changes(request: Request) -> Response:
     templates: list[Any] = []
     if request.method == "POST":
         templates = wire.decode(await _body(request), wire.FeedFilterBody).templates
-    elif "templates" in request.query_params:
+    elif request.query_params.get("templates", "").strip():
         templates = wire.decode(
             request.query_params["templates"].encode("utf-8"), list[dict[str, Any]]
         )
@@ -435,20 +443,38 @@ async def _counted(api: Api, body: Any) -> Any:
         api.streams -= 1
 
 
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def _by_method(**endpoints: Endpoint) -> Endpoint:
+    """One endpoint for a path that several methods share (so 405s list them all)."""
+
+    async def dispatch(request: Request) -> Response:
+        return await endpoints[request.method.lower()](request)
+
+    return dispatch
+
+
 def routes() -> list[Route]:
     """The API's routes (docs/http-api.md)."""
     return [
         Route("/", root, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/events", insert_events, methods=["POST"]),
-        Route("/events", get_events, methods=["GET"]),
+        Route(
+            "/events",
+            _by_method(get=get_events, post=insert_events),
+            methods=["GET", "POST"],
+        ),
         Route("/events/find", find, methods=["POST"]),
         Route("/events/find/{cursor}", find_next, methods=["GET"]),
         Route("/events/delete", delete_events, methods=["POST"]),
         Route("/events/uid/{uid}", get_event_by_uid, methods=["GET"]),
-        Route("/events/{event_id}", get_event, methods=["GET"]),
-        Route("/events/{event_id}", delete_event, methods=["DELETE"]),
+        Route(
+            "/events/{event_id:int}",
+            _by_method(get=get_event, delete=delete_event),
+            methods=["GET", "DELETE"],
+        ),
         Route("/related-uris", related_uris, methods=["POST"]),
         Route("/histogram", histogram, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),

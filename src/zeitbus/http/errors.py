@@ -72,6 +72,6 @@ async def on_starlette_http_exception(request: Request, error: Exception) -> Res
     """Routing's own answers (404 for an unknown path, 405) as JSON too."""
     status = int(getattr(error, "status_code", 500))
     codes = {404: "not_found", 405: "method_not_allowed"}
-    return error_response(
-        status, codes.get(status, "http_error"), str(getattr(error, "detail", ""))
-    )
+    headers = dict(getattr(error, "headers", None) or {})  # 405's Allow, for one
+    reason = str(getattr(error, "detail", ""))
+    return error_response(status, codes.get(status, "http_error"), reason, **headers)

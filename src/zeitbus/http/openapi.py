@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX
+from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, ResultType, StorageState
 
 _STR = {"type": "string"}
 _MS = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
@@ -95,7 +95,12 @@ def _object(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[
 
 
 _SELECTOR = {
-    "storage_state": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 2}, _STR]},
+    "storage_state": {
+        "oneOf": [
+            {"type": "integer", "minimum": 0, "maximum": 2},
+            {"enum": [state.name.lower() for state in StorageState]},
+        ]
+    },
     "time_range": {
         "oneOf": [
             {"type": "array", "items": _MS, "minItems": 2, "maxItems": 2},
@@ -125,7 +130,12 @@ _SCHEMAS: dict[str, Any] = {
         {
             "templates": {"type": "array", "items": _ref("Event")},
             **_SELECTOR,
-            "result_type": {"oneOf": [{"type": "integer", "minimum": 0, "maximum": 34}, _STR]},
+            "result_type": {
+                "oneOf": [
+                    {"type": "integer", "minimum": 0, "maximum": 34},
+                    {"enum": [kind.name.lower() for kind in ResultType]},
+                ]
+            },
             "limit": {"type": "integer", "minimum": 0, "maximum": UINT32_MAX},
             "page_size": {"type": "integer", "minimum": 1},
             "ids_only": {"type": "boolean"},
@@ -159,14 +169,14 @@ _SCHEMAS: dict[str, Any] = {
 @functools.cache
 def document() -> dict[str, Any]:
     """The whole document."""
-    range_result = _object({"time_range": {"oneOf": [_SELECTOR["time_range"], {"type": "null"}]}})
+    range_result = _object({"time_range": _SELECTOR["time_range"]}, ("time_range",))
     feed_params = [
         _query("feed", {"enum": ["normal", "longpoll", "continuous", "eventsource"]}),
         _query("since", {"type": "string", "pattern": "^([0-9]+|now)$"}),
         _query("limit", {"type": "integer", "minimum": 0}),
         _query("descending", {"enum": ["true", "false"]}),
-        _query("heartbeat", {"type": "integer", "minimum": 1}),
-        _query("timeout", {"type": "integer", "minimum": 0, "maximum": 60000}),
+        _query("heartbeat", {"oneOf": [{"type": "integer", "minimum": 1}, {"enum": ["true"]}]}),
+        _query("timeout", {"type": "integer", "minimum": 0}),
         _query("include_docs", {"enum": ["true", "false"]}),
         _query("templates", _STR, "a JSON array of event templates"),
     ]
@@ -191,6 +201,7 @@ def document() -> dict[str, Any]:
         "/health": {
             "get": {
                 "summary": "Liveness",
+                "security": [],
                 "responses": {"200": _ok(_object({"ok": {"type": "boolean"}}))},
             }
         },

@@ -147,6 +147,24 @@ def _related_body(
     }
 
 
+def _summary_body(
+    time_range: TimeRange | None,
+    templates: Sequence[Event],
+    storage_state: StorageState | int | str,
+    group: str,
+) -> dict[str, Any]:
+    return {
+        "group": group,
+        "templates": _templates(templates),
+        "time_range": _range(time_range),
+        "storage_state": int(StorageState.parse(storage_state)),
+    }
+
+
+def _groups(answer: dict[str, Any]) -> list[tuple[str, int, int]]:
+    return [(g["value"], int(g["count"]), int(g["newest"])) for g in answer["groups"]]
+
+
 def _events(items: Sequence[dict[str, Any] | None]) -> list[Event | None]:
     return [None if item is None else event_from_json(item) for item in items]
 
@@ -309,6 +327,17 @@ class Client:
         )
         return [str(uri) for uri in self._call("POST", "/related-uris", json=body)["uris"]]
 
+    def summary(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int | str = StorageState.ANY,
+        group: str = "actor",
+    ) -> list[tuple[str, int, int]]:
+        """(value, count, newest timestamp) per value of ``group``, most used first."""
+        body = _summary_body(time_range, templates, storage_state, group)
+        return _groups(self._call("POST", "/summary", json=body))
+
     def histogram(self) -> list[tuple[int, int]]:
         """Events per day."""
         return [(d["day"], d["count"]) for d in self._call("GET", "/histogram")["days"]]
@@ -466,6 +495,17 @@ class AsyncClient:
         )
         answer = await self._call("POST", "/related-uris", json=body)
         return [str(uri) for uri in answer["uris"]]
+
+    async def summary(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int | str = StorageState.ANY,
+        group: str = "actor",
+    ) -> list[tuple[str, int, int]]:
+        """(value, count, newest timestamp) per value of ``group``, most used first."""
+        body = _summary_body(time_range, templates, storage_state, group)
+        return _groups(await self._call("POST", "/summary", json=body))
 
     async def histogram(self) -> list[tuple[int, int]]:
         """Events per day."""

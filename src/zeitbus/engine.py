@@ -23,6 +23,7 @@ from zeitbus.model import (
     UINT32_MAX,
     Change,
     Event,
+    GroupField,
     RelevantResultType,
     ResultType,
     Stats,
@@ -86,6 +87,17 @@ def _check_cursor(name: str, seq: int) -> None:
         raise InvalidArgument("a cursor name must be a non-empty string of at most 200 characters")
     if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
         raise InvalidArgument(f"a cursor position must be a non-negative integer, got {seq!r}")
+
+
+def _group_field(value: GroupField | str) -> GroupField:
+    if isinstance(value, GroupField):
+        return value
+    wanted = str(value).strip().lower().replace("_", " ").replace("-", " ")
+    for field in GroupField:
+        if field.value == wanted:
+            return field
+    names = ", ".join(field.value.replace(" ", "_") for field in GroupField)
+    raise InvalidArgument(f"unknown group {value!r} (choose one of {names})")
 
 
 def _check_count(value: int, what: str) -> int:
@@ -312,6 +324,26 @@ class Engine:
         checked = _check_ids(ids)
         with self.store.reading() as conn:
             return queries.get_events(self.store, conn, checked)
+
+    def summary(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int = StorageState.ANY,
+        group: GroupField | str = GroupField.ACTOR,
+    ) -> list[tuple[str, int, int]]:
+        """How much each value of a field was used: (value, count, newest timestamp).
+
+        Events per actor (or event origin), subjects per URI, mimetype,
+        origin, interpretation..., most used first, over the events a find
+        with these templates and time range would return.
+        """
+        field = _group_field(group)
+        find = _Find.check(time_range, templates, storage_state, ResultType.MOST_RECENT_EVENTS)
+        with self.store.reading() as conn:
+            return queries.usage(
+                self.store, conn, find.time_range, find.templates, find.storage_state, field
+            )
 
     def get_event_by_uid(self, uid: str) -> Event | None:
         """The event with this uid (its canonical UUID text), or None."""

@@ -160,6 +160,34 @@ def test_related_uris_histogram_and_stats(api: Api) -> None:
     api.run(test)
 
 
+def test_summary_counts_events_per_actor_and_subjects_per_field(api: Api) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        events = [
+            event_json("file:///a", T0, actor="application://vim.desktop"),
+            event_json("file:///b", T0 + 1, actor="application://vim.desktop"),
+            event_json("file:///a", T0 + 2, actor="application://gedit.desktop"),
+            event_json("file:///c", T0 + 86_400_000, actor="application://gedit.desktop"),
+        ]
+        await client.post("/events", json={"events": events})
+        day = {"time_range": [T0, T0 + 86_399_999]}
+        actors = (await client.post("/summary", json=day)).json()["groups"]
+        assert actors == [
+            {"value": "application://vim.desktop", "count": 2, "newest": T0 + 1},
+            {"value": "application://gedit.desktop", "count": 1, "newest": T0 + 2},
+        ]
+        uris = (await client.post("/summary", json={"group": "subject_uri"})).json()["groups"]
+        assert [(g["value"], g["count"]) for g in uris] == [
+            ("file:///a", 2),
+            ("file:///c", 1),
+            ("file:///b", 1),
+        ]
+        bad = await client.post("/summary", json={"group": "colour"})
+        assert bad.status_code == 400
+        assert "colour" in bad.json()["reason"]
+
+    api.run(test)
+
+
 def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
     async def test(client: httpx.AsyncClient) -> None:
         missing = await client.get("/nowhere")

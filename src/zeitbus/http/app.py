@@ -376,6 +376,23 @@ async def related_uris(request: Request) -> Response:
     return JSONResponse({"uris": uris})
 
 
+async def summary(request: Request) -> Response:
+    """Events per actor (or subjects per URI, mimetype...) over a time range."""
+    await _authorize(request, TokenScope.READ)
+    api = _api(request)
+    body = wire.decode(await _body(request), wire.SummaryBody)
+    groups = await _run(
+        api.engine.summary,
+        wire.time_range(body.time_range),
+        wire.events_from(body.templates, "template"),
+        wire.storage_state(body.storage_state),
+        body.group,
+    )
+    return JSONResponse(
+        {"groups": [{"value": v, "count": n, "newest": newest} for v, n, newest in groups]}
+    )
+
+
 async def histogram(request: Request) -> Response:
     """Events per day (local midnight, as Zeitgeist's Histogram extension)."""
     await _authorize(request, TokenScope.READ)
@@ -476,6 +493,7 @@ def routes() -> list[Route]:
             methods=["GET", "DELETE"],
         ),
         Route("/related-uris", related_uris, methods=["POST"]),
+        Route("/summary", summary, methods=["POST"]),
         Route("/histogram", histogram, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/changes", changes, methods=["GET", "POST"]),

@@ -9,7 +9,14 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, ResultType, StorageState
+from zeitbus.model import (
+    INT64_MAX,
+    INT64_MIN,
+    UINT32_MAX,
+    GroupField,
+    ResultType,
+    StorageState,
+)
 
 _STR = {"type": "string"}
 _MS = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
@@ -297,6 +304,30 @@ def document() -> dict[str, Any]:
                         "result_type": {
                             "oneOf": [{"enum": ["recent", "related"]}, {"enum": [0, 1]}]
                         },
+                    }
+                ),
+            )
+        },
+        "/summary": {
+            "post": _op(
+                "How much each value of a field was used (events per actor, ...)",
+                _ok(
+                    _object(
+                        {
+                            "groups": {
+                                "type": "array",
+                                "items": _object(
+                                    {"value": _STR, "count": {"type": "integer"}, "newest": _MS}
+                                ),
+                            }
+                        }
+                    )
+                ),
+                body=_object(
+                    {
+                        "group": {"enum": [f.value.replace(" ", "_") for f in GroupField]},
+                        "templates": {"type": "array", "items": _ref("Event")},
+                        **_SELECTOR,
                     }
                 ),
             )

@@ -67,6 +67,15 @@ class RelatedBody(msgspec.Struct, forbid_unknown_fields=True):
     result_type: Literal["recent", "related"] | int = "recent"
 
 
+class SummaryBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /summary``: how much each value of a field was used."""
+
+    group: str = "actor"
+    templates: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    time_range: tuple[_Ms, _Ms] | None = None
+    storage_state: int | str = "any"
+
+
 class FeedFilterBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /changes``: the templates a feed's inserts must match."""
 

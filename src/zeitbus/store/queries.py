@@ -229,6 +229,40 @@ def _group_rows(
     return [g[2] for g in groups]
 
 
+def usage(
+    store: SQLiteStore,
+    conn: sqlite3.Connection,
+    time_range: TimeRange,
+    templates: Sequence[Event],
+    storage_state: StorageState,
+    group: GroupField,
+) -> list[tuple[str, int, int]]:
+    """(value, count, newest timestamp) per value of ``group``, most first.
+
+    An event field (actor, event origin) counts events; a subject field
+    counts subjects, as the popular result types do.
+    """
+    where = compile_where(store, conn, templates, storage_state)
+    key, key_on_subject = GROUP_COLUMNS[group]
+    on_subject = where.uses_subject or key_on_subject
+    ts = "s.timestamp" if on_subject else "e.timestamp"
+    event_id = "s.event_id" if on_subject else "e.id"
+    conds = TemplateCompiler.time_conditions(where, time_range, ts)
+    conds.add(f"{key} IS NOT NULL", subject=key_on_subject)
+    if not on_subject or key.startswith("e."):
+        conds.uses_event = True
+    count = "count(*)" if key_on_subject else f"count(DISTINCT {event_id})"
+    rows = conn.execute(
+        f"SELECT {key}, {count}, max({ts}) FROM {_from(conds, subject=on_subject)}"
+        f"{conds.clause()} GROUP BY {key}",
+        conds.params,
+    ).fetchall()
+    values = store.term_values(conn, {int(row[0]) for row in rows})
+    found = [(values.get(int(value), ""), int(n), int(newest)) for value, n, newest in rows]
+    found.sort(key=lambda row: (-row[1], -row[2], row[0]))
+    return found
+
+
 # Which of the given timestamps more than one event has (json list in, values out).
 _SHARED_TIMESTAMPS = """
 SELECT j.value FROM json_each(?) j

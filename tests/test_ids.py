@@ -40,3 +40,9 @@ def test_the_random_part_differs_between_uids_of_one_millisecond() -> None:
 def test_text_form_round_trips() -> None:
     raw = UidGenerator().batch(1)[0]
     assert uid_from_str(uid_to_str(raw)) == raw
+
+
+@given(st.binary(min_size=16, max_size=16))
+def test_a_uid_prints_as_uuid_prints_it(raw: bytes) -> None:
+    assert uid_to_str(raw) == str(uuid.UUID(bytes=raw))
+    assert uid_from_str(uid_to_str(raw)) == raw

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import httpx
 
@@ -14,8 +15,8 @@ from tests.http.conftest import event_json
 from tests.zeitgeist_reference import ZeitgeistClient
 
 
-def _http(daemon: ZeitbusDaemon) -> httpx.Client:
-    """A client of the daemon's HTTP API with a write token made by the CLI."""
+def _http(daemon: ZeitbusDaemon, scope: str = "write") -> httpx.Client:
+    """A client of the daemon's HTTP API with a token of ``scope`` made by the CLI."""
     data = data_path(daemon)
     token = subprocess.run(
         [
@@ -27,7 +28,7 @@ def _http(daemon: ZeitbusDaemon) -> httpx.Client:
             "token",
             "create",
             "--scope",
-            "write",
+            scope,
         ],
         env=daemon.env,
         capture_output=True,
@@ -62,3 +63,53 @@ def test_an_event_posted_over_http_notifies_a_dbus_monitor(
     assert told["kind"] == "insert"
     assert ids_of(told) == [1]
     assert told["events"][0]["subjects"][0][0] == "file:///tmp/from-http.txt"
+
+
+def test_the_blacklist_over_http_is_the_one_dbus_clients_see(
+    zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient
+) -> None:
+    spam = {"actor": "application://spam*"}
+    with _http(zeitbus_daemon, "admin") as admin, _http(zeitbus_daemon, "write") as writer:
+        assert writer.put("/blacklist/no-spam", json=spam).status_code == 403
+        added = admin.put("/blacklist/no-spam", json=spam).json()
+        assert added["template"]["actor"] == "application://spam*"
+        assert list(client.call({"cmd": "blacklist_get"})) == ["no-spam"]
+        blocked = event_json("file:///a", 1000) | {"actor": "application://spam.desktop"}
+        assert writer.post("/events", json=[blocked]).json()["ids"] == [0]
+        assert list(admin.get("/blacklist").json()["templates"]) == ["no-spam"]
+        assert admin.delete("/blacklist/no-spam").status_code == 200
+        assert admin.delete("/blacklist/no-spam").status_code == 404
+        assert client.call({"cmd": "blacklist_get"}) == {}
+        assert writer.post("/events", json=[blocked]).json()["ids"] == [1]
+
+
+def test_data_sources_over_http(zeitbus_daemon: ZeitbusDaemon, client: ZeitgeistClient) -> None:
+    assert client.register_data_source("ds.one", "One", "a source", [])
+    with _http(zeitbus_daemon, "admin") as admin:
+        (listed,) = admin.get("/data-sources").json()["data_sources"]
+        assert (listed["unique_id"], listed["enabled"], listed["running"]) == ("ds.one", True, True)
+        answer = admin.put("/data-sources/ds.one/enabled", json={"enabled": False})
+        assert answer.json()["enabled"] is False
+        assert admin.put("/data-sources/nope/enabled", json={"enabled": False}).status_code == 404
+        assert admin.put("/data-sources/ds.one/enabled", json={"enabled": "no"}).status_code == 400
+    [seen] = client.call({"cmd": "data_sources"})
+    assert seen[6] is False  # the D-Bus registry is the same one
+    assert client.insert([make_event(2000, "file:///from-disabled")]) == [0]
+
+
+def test_full_text_search_over_http(zeitbus_daemon: ZeitbusDaemon) -> None:
+    with _http(zeitbus_daemon) as http:
+        event = event_json("file:///home/me/quarterly-report.odt", 3000)
+        event["subjects"][0]["text"] = "Quarterly report draft"
+        (event_id,) = http.post("/events", json=[event]).json()["ids"]
+        deadline = time.monotonic() + 30
+        while True:  # the index follows the feed on its own
+            found = http.post("/search", json={"query": "quarterly"}).json()
+            if found["matches"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        assert found["matches"] == 1
+        assert found["events"][0]["id"] == event_id
+        assert found["relevancies"] == [1.0]
+        bad = http.post("/search", json={"query": "x", "result_type": 6})
+        assert bad.status_code == 400

@@ -188,6 +188,21 @@ def test_summary_counts_events_per_actor_and_subjects_per_field(api: Api) -> Non
     api.run(test)
 
 
+def test_extension_resources_say_when_the_extension_is_not_loaded(api: Api) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        for method, path, body in (
+            ("GET", "/blacklist", None),
+            ("PUT", "/blacklist/x", {"actor": "a"}),
+            ("GET", "/data-sources", None),
+            ("POST", "/search", {"query": "report"}),
+        ):
+            answer = await client.request(method, path, json=body)
+            assert answer.status_code == 404, path
+            assert answer.json()["error"] == "not_loaded"
+
+    api.run(test)
+
+
 def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
     async def test(client: httpx.AsyncClient) -> None:
         missing = await client.get("/nowhere")

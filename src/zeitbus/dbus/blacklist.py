@@ -20,6 +20,7 @@ from zeitbus.dbus.codec import WireEvent, event_from_wire, event_to_wire
 from zeitbus.dbus.errors import NullEvent
 from zeitbus.dbus.objects import ExportedObject, Method, Signal
 from zeitbus.extensions.blacklist import Blacklist
+from zeitbus.model import Event
 
 PATH = "/org/gnome/zeitgeist/blacklist"
 INTERFACE = "org.gnome.zeitgeist.Blacklist"
@@ -74,7 +75,13 @@ class BlacklistService:
         if template is None:
             raise NullEvent("This is an empty event.")
         await asyncio.to_thread(self.blacklist.add, template_id, template)
-        self._object.emit("TemplateAdded", template_id, struct)
+        self._object.emit("TemplateAdded", template_id, struct)  # as sent, as upstream
+
+    async def add(self, template_id: str, template: Event) -> Event:
+        """Blacklist a template and tell the bus (changes made over HTTP)."""
+        stored = await asyncio.to_thread(self.blacklist.add, template_id, template)
+        self._object.emit("TemplateAdded", template_id, event_to_wire(template))
+        return stored
 
     async def get_templates(self, sender: str) -> dict[str, Any]:
         """GetTemplates: every blacklisted template by id."""
@@ -82,6 +89,11 @@ class BlacklistService:
 
     async def remove_template(self, sender: str, template_id: str) -> None:
         """RemoveTemplate: an unknown id is a silent no-op."""
+        await self.remove(template_id)
+
+    async def remove(self, template_id: str) -> Event | None:
+        """Remove a template and tell the bus; the removed template, or None."""
         removed = await asyncio.to_thread(self.blacklist.remove, template_id)
         if removed is not None:
             self._object.emit("TemplateRemoved", template_id, event_to_wire(removed))
+        return removed

@@ -33,13 +33,17 @@ from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
 
 from zeitbus.dbus import takeover
+from zeitbus.dbus.blacklist import BlacklistService
+from zeitbus.dbus.datasources import DataSourceService
 from zeitbus.dbus.extensions import Extensions, load_extensions
+from zeitbus.dbus.index import IndexService
 from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
 from zeitbus.dbus.transport import tolerate_full_socket
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
 from zeitbus.http import server as http_server
 from zeitbus.http import settings as http_settings
+from zeitbus.http.app import Extras
 
 logger = logging.getLogger(__name__)
 
@@ -272,15 +276,28 @@ def _http_settings(options: Options, environ: Mapping[str, str]) -> http_setting
     return settings
 
 
+def _extras(extensions: Extensions) -> Extras:
+    """The loaded extensions the HTTP API serves resources for."""
+    index = extensions.find(IndexService)
+    return Extras(
+        blacklist=extensions.find(BlacklistService),
+        datasources=extensions.find(DataSourceService),
+        index=None if index is None else index.index,
+    )
+
+
 async def _start_http(
-    engine: Engine, location: str, settings: http_settings.HttpSettings
+    engine: Engine,
+    location: str,
+    settings: http_settings.HttpSettings,
+    extras: Extras | None = None,
 ) -> http_server.HttpService | None:
     """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal."""
     if not settings.enabled:
         return None
     data_dir = None if location == MEMORY else Path(location).parent
     try:
-        return await http_server.start(engine, settings, data_dir)
+        return await http_server.start(engine, settings, data_dir, extras)
     except OSError as error:
         logger.warning(
             "Not serving HTTP: cannot listen on %s:%d (%s)", settings.host, settings.port, error
@@ -369,7 +386,7 @@ async def _serve_on(
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
-        http = await _start_http(engine, location, settings)
+        http = await _start_http(engine, location, settings, _extras(extensions))
         await _own_name(bus, names)
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
         logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)

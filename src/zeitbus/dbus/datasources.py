@@ -157,6 +157,10 @@ class DataSourceService:
 
     async def set_data_source_enabled(self, sender: str, unique_id: str, enabled: bool) -> None:
         """SetDataSourceEnabled; DataSourceEnabled is emitted if that changed anything."""
+        await self.set_enabled(unique_id, enabled)
+
+    async def set_enabled(self, unique_id: str, enabled: bool) -> None:
+        """Enable or disable a source and tell the bus (also for changes made over HTTP)."""
         if await asyncio.to_thread(self.registry.set_enabled, unique_id, enabled):
             self._object.emit("DataSourceEnabled", unique_id, enabled)
 

@@ -19,7 +19,7 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from dbus_fast.aio import MessageBus
 
@@ -36,6 +36,7 @@ from zeitbus.extensions.fts import FullTextIndex
 from zeitbus.extensions.storage import StorageMedia
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # (name to disable it by, name the extensions property lists), in upstream's order.
 BUILTIN = (
@@ -68,6 +69,10 @@ class Extensions:
 
     names: list[str] = field(default_factory=list)
     services: list[Service] = field(default_factory=list)
+
+    def find(self, kind: type[T]) -> T | None:
+        """The loaded service of this class, if it is loaded (for the HTTP API)."""
+        return next((s for s in self.services if isinstance(s, kind)), None)
 
     async def stop(self) -> None:
         """Stop every service (a failure is logged; the others still stop)."""

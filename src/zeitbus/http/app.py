@@ -19,7 +19,7 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
@@ -32,6 +32,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from zeitbus import __version__
 from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument, NothingMatched, ZeitbusError
+from zeitbus.extensions.blacklist import Blacklist
+from zeitbus.extensions.datasources import DataSource, DataSourceRegistry
+from zeitbus.extensions.fts import RELEVANCIES_RESULT_TYPES, FullTextIndex
 from zeitbus.http import feed, wire
 from zeitbus.http.errors import (
     HttpError,
@@ -41,9 +44,10 @@ from zeitbus.http.errors import (
 )
 from zeitbus.http.openapi import document as openapi_document
 from zeitbus.http.settings import HttpSettings
-from zeitbus.model import UINT32_MAX
+from zeitbus.model import UINT32_MAX, Event
 from zeitbus.tokens import Scope as TokenScope
 
+T = TypeVar("T")
 TRUSTED = "zeitbus.trusted"  # ASGI scope key: the request came over the owner's Unix socket
 PAGE_IDLE_SECONDS = 300.0  # a find's cursor lives this long after its last use
 MAX_OPEN_PAGES = 1000  # cursors kept at most; the least recently used goes first
@@ -97,6 +101,33 @@ class Pages:
             del self._open[cursor]
 
 
+class BlacklistControl(Protocol):
+    """The loaded Blacklist extension (its D-Bus service, which signals changes)."""
+
+    blacklist: Blacklist
+
+    async def add(self, template_id: str, template: Event) -> Event: ...  # pragma: no cover
+
+    async def remove(self, template_id: str) -> Event | None: ...  # pragma: no cover
+
+
+class DataSourceControl(Protocol):
+    """The loaded data-source registry (its D-Bus service, which signals changes)."""
+
+    registry: DataSourceRegistry
+
+    async def set_enabled(self, unique_id: str, enabled: bool) -> None: ...  # pragma: no cover
+
+
+@dataclass
+class Extras:
+    """The extensions the daemon loaded, for their resources (None: not loaded)."""
+
+    blacklist: BlacklistControl | None = None
+    datasources: DataSourceControl | None = None
+    index: FullTextIndex | None = None
+
+
 @dataclass
 class Api:
     """What the routes share."""
@@ -104,6 +135,7 @@ class Api:
     engine: Engine
     settings: HttpSettings
     watch: feed.FeedWatch
+    extras: Extras = field(default_factory=Extras)
     pages: Pages = field(default_factory=Pages)
     streams: int = 0
 
@@ -407,6 +439,103 @@ async def stats(request: Request) -> Response:
     return JSONResponse(dataclasses.asdict(summary))
 
 
+def _loaded(found: T | None, name: str) -> T:
+    if found is None:
+        raise HttpError(
+            404,
+            "not_loaded",
+            f"the {name} extension is not loaded (disabled, or the daemon has no session bus)",
+        )
+    return found
+
+
+async def get_blacklist(request: Request) -> Response:
+    """The blacklisted templates by id."""
+    await _authorize(request, TokenScope.READ)
+    control = _loaded(_api(request).extras.blacklist, "Blacklist")
+    templates = control.blacklist.templates()
+    return JSONResponse({"templates": {k: wire.event_json(t) for k, t in templates.items()}})
+
+
+async def put_blacklist(request: Request) -> Response:
+    """Blacklist a template under an id (replacing one there): matching inserts get id 0."""
+    await _authorize(request, TokenScope.ADMIN)
+    control = _loaded(_api(request).extras.blacklist, "Blacklist")
+    (template,) = wire.events_from([wire.decode(await _body(request), dict[str, Any])], "template")
+    template_id = request.path_params["template_id"]
+    stored = await control.add(template_id, template)
+    return JSONResponse({"id": template_id, "template": wire.event_json(stored)})
+
+
+async def delete_blacklist(request: Request) -> Response:
+    """Remove a blacklisted template; 404 if there is none by that id."""
+    await _authorize(request, TokenScope.ADMIN)
+    control = _loaded(_api(request).extras.blacklist, "Blacklist")
+    template_id = request.path_params["template_id"]
+    removed = await control.remove(template_id)
+    if removed is None:
+        raise HttpError(404, "not_found", f"no blacklisted template {template_id!r}")
+    return JSONResponse({"id": template_id, "template": wire.event_json(removed)})
+
+
+def _source_json(source: DataSource) -> dict[str, Any]:
+    return {
+        "unique_id": source.unique_id,
+        "name": source.name,
+        "description": source.description,
+        "templates": [wire.event_json(t) for t in source.templates],
+        "running": source.running,
+        "last_seen": source.last_seen,
+        "enabled": source.enabled,
+    }
+
+
+async def get_data_sources(request: Request) -> Response:
+    """The registered data sources."""
+    await _authorize(request, TokenScope.READ)
+    control = _loaded(_api(request).extras.datasources, "DataSourceRegistry")
+    sources = control.registry.sources()
+    return JSONResponse({"data_sources": [_source_json(s) for s in sources]})
+
+
+async def set_data_source_enabled(request: Request) -> Response:
+    """Enable or disable a data source (a disabled source's events get id 0)."""
+    await _authorize(request, TokenScope.ADMIN)
+    control = _loaded(_api(request).extras.datasources, "DataSourceRegistry")
+    body = wire.decode(await _body(request), wire.EnabledBody)
+    unique_id = request.path_params["unique_id"]
+    control.registry.get(unique_id)  # InvalidKey (404) for an unknown source
+    await control.set_enabled(unique_id, body.enabled)
+    return JSONResponse(_source_json(control.registry.get(unique_id)))
+
+
+async def search(request: Request) -> Response:
+    """Full-text search (SearchWithRelevancies): a page of events and their relevancies."""
+    await _authorize(request, TokenScope.READ)
+    index = _loaded(_api(request).extras.index, "SearchEngine")
+    body = wire.decode(await _body(request), wire.SearchBody)
+    if body.result_type not in RELEVANCIES_RESULT_TYPES:
+        raise InvalidArgument("Requested result type is not supported")
+    found = await _run(
+        index.search,
+        body.query,
+        wire.time_range(body.time_range),
+        wire.events_from(body.templates, "template"),
+        wire.storage_state(body.storage_state),
+        body.offset,
+        body.count,
+        body.result_type,
+        by_relevance=True,
+    )
+    return JSONResponse(
+        {
+            "events": [wire.event_json(e) for e in found.events],
+            "relevancies": found.relevancies,
+            "matches": found.matches,
+        }
+    )
+
+
 async def changes(request: Request) -> Response:
     """The changes feed (``feed.py``)."""
     await _authorize(request, TokenScope.READ)
@@ -497,14 +626,28 @@ def routes() -> list[Route]:
         Route("/histogram", histogram, methods=["GET"]),
         Route("/stats", stats, methods=["GET"]),
         Route("/changes", changes, methods=["GET", "POST"]),
+        Route("/blacklist", get_blacklist, methods=["GET"]),
+        Route(
+            "/blacklist/{template_id}",
+            _by_method(put=put_blacklist, delete=delete_blacklist),
+            methods=["PUT", "DELETE"],
+        ),
+        Route("/data-sources", get_data_sources, methods=["GET"]),
+        Route("/data-sources/{unique_id}/enabled", set_data_source_enabled, methods=["PUT"]),
+        Route("/search", search, methods=["POST"]),
     ]
 
 
 def create_app(
-    engine: Engine, settings: HttpSettings | None = None, watch: feed.FeedWatch | None = None
+    engine: Engine,
+    settings: HttpSettings | None = None,
+    watch: feed.FeedWatch | None = None,
+    extras: Extras | None = None,
 ) -> Starlette:
-    """The API as an ASGI app, serving ``engine``."""
-    api = Api(engine, settings or HttpSettings(), watch or feed.FeedWatch(engine))
+    """The API as an ASGI app, serving ``engine`` (and the extensions in ``extras``)."""
+    api = Api(
+        engine, settings or HttpSettings(), watch or feed.FeedWatch(engine), extras or Extras()
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -157,6 +157,17 @@ _SCHEMAS: dict[str, Any] = {
         },
         ("total", "next"),
     ),
+    "DataSource": _object(
+        {
+            "unique_id": _STR,
+            "name": _STR,
+            "description": _STR,
+            "templates": {"type": "array", "items": _ref("Event")},
+            "running": {"type": "boolean"},
+            "last_seen": _MS,
+            "enabled": {"type": "boolean"},
+        }
+    ),
     "ChangeRow": {
         "type": "object",
         "required": ["seq", "id", "changes", "event_id", "timestamp"],
@@ -348,6 +359,74 @@ def document() -> dict[str, Any]:
             )
         },
         "/stats": {"get": _op("Counts over the whole log", _ok({"type": "object"}))},
+        "/blacklist": {
+            "get": _op(
+                "The blacklisted templates by id",
+                _ok(
+                    _object(
+                        {"templates": {"type": "object", "additionalProperties": _ref("Event")}}
+                    )
+                ),
+                errors=("404",),
+            )
+        },
+        "/blacklist/{template_id}": {
+            "put": _op(
+                "Blacklist a template under an id (admin)",
+                _ok(_object({"id": _STR, "template": _ref("Event")})),
+                body=_ref("Event"),
+                params=[_path("template_id", _STR)],
+                errors=("404", "413"),
+            ),
+            "delete": _op(
+                "Remove a blacklisted template (admin)",
+                _ok(_object({"id": _STR, "template": _ref("Event")})),
+                params=[_path("template_id", _STR)],
+                errors=("404",),
+            ),
+        },
+        "/data-sources": {
+            "get": _op(
+                "The registered data sources",
+                _ok(_object({"data_sources": {"type": "array", "items": _ref("DataSource")}})),
+                errors=("404",),
+            )
+        },
+        "/data-sources/{unique_id}/enabled": {
+            "put": _op(
+                "Enable or disable a data source (admin)",
+                _ok(_ref("DataSource")),
+                body=_object({"enabled": {"type": "boolean"}}, ("enabled",)),
+                params=[_path("unique_id", _STR)],
+                errors=("404", "413"),
+            )
+        },
+        "/search": {
+            "post": _op(
+                "Full-text search (SearchWithRelevancies)",
+                _ok(
+                    _object(
+                        {
+                            "events": {"type": "array", "items": _ref("Event")},
+                            "relevancies": {"type": "array", "items": {"type": "number"}},
+                            "matches": {"type": "integer", "minimum": 0},
+                        }
+                    )
+                ),
+                body=_object(
+                    {
+                        "query": _STR,
+                        "templates": {"type": "array", "items": _ref("Event")},
+                        **_SELECTOR,
+                        "offset": {"type": "integer", "minimum": 0, "maximum": UINT32_MAX},
+                        "count": {"type": "integer", "minimum": 0, "maximum": UINT32_MAX},
+                        "result_type": {"type": "integer", "minimum": 0},
+                    },
+                    ("query",),
+                ),
+                errors=("404", "413"),
+            )
+        },
         "/changes": {
             "get": _op("The changes feed", changes_ok, params=feed_params, errors=("429",)),
             "post": _op(

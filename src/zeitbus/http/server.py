@@ -25,7 +25,7 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from zeitbus.engine import Engine
-from zeitbus.http.app import create_app, trusted
+from zeitbus.http.app import Extras, create_app, trusted
 from zeitbus.http.settings import HttpSettings
 
 logger = logging.getLogger(__name__)
@@ -111,9 +111,11 @@ def _unix_socket(path: Path) -> socket.socket | None:
     return sock
 
 
-async def start(engine: Engine, settings: HttpSettings, data_dir: Path | None) -> HttpService:
+async def start(
+    engine: Engine, settings: HttpSettings, data_dir: Path | None, extras: Extras | None = None
+) -> HttpService:
     """Start the listeners; OSError if the TCP port cannot be had."""
-    app = create_app(engine, settings)
+    app = create_app(engine, settings, extras=extras)
     tcp = _tcp_socket(settings.host, settings.port)
     host, port = tcp.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"

@@ -76,6 +76,24 @@ class SummaryBody(msgspec.Struct, forbid_unknown_fields=True):
     storage_state: int | str = "any"
 
 
+class EnabledBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``PUT /data-sources/{id}/enabled``."""
+
+    enabled: bool
+
+
+class SearchBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /search``: full-text search, as SearchWithRelevancies."""
+
+    query: str
+    templates: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    time_range: tuple[_Ms, _Ms] | None = None
+    storage_state: int | str = "any"
+    offset: _Count = 0
+    count: _Count = 10
+    result_type: _Count = 100  # Relevancy; or a find's plain result type
+
+
 class FeedFilterBody(msgspec.Struct, forbid_unknown_fields=True):
     """``POST /changes``: the templates a feed's inserts must match."""
 

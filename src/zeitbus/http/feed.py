@@ -63,6 +63,7 @@ class FeedWatch:
         self._poller: asyncio.Task[None] | None = None
         self._seen = 0
         self._hooked = False
+        self.version = 0  # changes seen so far; a reader notes it before reading the feed
 
     def start(self) -> None:
         """Bind to the running loop and follow the engine's commits (once)."""
@@ -92,12 +93,20 @@ class FeedWatch:
                 loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
+        self.version += 1
         self._changed.set()
         self._changed = asyncio.Event()
 
-    async def wait(self, seconds: float) -> bool:
-        """Wait for the next change, at most ``seconds``; True if one came."""
+    async def wait(self, seconds: float, version: int | None = None) -> bool:
+        """Wait for the next change, at most ``seconds``; True if one came.
+
+        ``version`` is what ``self.version`` was before the caller last read
+        the feed: a change committed since then returns at once, so none is
+        missed between reading and waiting.
+        """
         self.start()  # an app run without its lifespan (tests) starts on first use
+        if version is not None and version != self.version:
+            return True
         changed = self._changed
         self._waiters += 1
         if self._poller is None or self._poller.done():
@@ -250,6 +259,7 @@ async def normal(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
     since, sent = (0 if request.descending else request.since), 0
     while True:
         wanted = None if request.limit is None else request.limit - sent
+        version = watch.version
         rows, since, at_end = await asyncio.to_thread(read_rows, engine, request, since, wanted)
         if rows:
             # A page per write: a write per row made the transport the bottleneck.
@@ -264,7 +274,7 @@ async def normal(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
         # longpoll, nothing yet: wait for a change; heartbeats are legal whitespace here.
         if request.heartbeat is None and loop.time() >= deadline:
             break
-        async for beat in _idle(watch, request, deadline):
+        async for beat in _idle(watch, request, deadline, version):
             yield beat
     if request.descending:
         # The last row in output order, as CouchDB; the floor if there was none.
@@ -274,7 +284,9 @@ async def normal(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
     yield b'\n],\n"last_seq":' + _json(since) + b',"pending":' + _json(pending) + b"}\n"
 
 
-async def _idle(watch: FeedWatch, request: FeedRequest, deadline: float) -> AsyncIterator[bytes]:
+async def _idle(
+    watch: FeedWatch, request: FeedRequest, deadline: float, version: int
+) -> AsyncIterator[bytes]:
     """Wait for the next change, sending a heartbeat every ``heartbeat`` ms meanwhile.
 
     Without a heartbeat the wait ends at ``deadline`` at the latest; with
@@ -282,10 +294,10 @@ async def _idle(watch: FeedWatch, request: FeedRequest, deadline: float) -> Asyn
     """
     loop = asyncio.get_running_loop()
     if request.heartbeat is None:
-        await watch.wait(deadline - loop.time())
+        await watch.wait(deadline - loop.time(), version)
         return
     beat = b"event: heartbeat\ndata: \n\n" if request.mode == "eventsource" else b"\n"
-    while not await watch.wait(request.heartbeat / 1000):
+    while not await watch.wait(request.heartbeat / 1000, version):
         yield beat
 
 
@@ -297,6 +309,7 @@ async def stream(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
     deadline = loop.time() + request.timeout / 1000
     while True:
         wanted = None if request.limit is None else request.limit - sent
+        version = watch.version
         rows, since, at_end = await asyncio.to_thread(read_rows, engine, request, since, wanted)
         if rows:
             yield b"".join(_sse(row) if sse else _encode(row) + b"\n" for row in rows)
@@ -309,7 +322,7 @@ async def stream(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
             continue
         if request.heartbeat is None and loop.time() >= deadline:
             break
-        async for beat in _idle(watch, request, deadline):
+        async for beat in _idle(watch, request, deadline, version):
             yield beat
     if not sse:
         pending = max(0, await asyncio.to_thread(engine.last_seq) - since)

@@ -23,13 +23,14 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import AsyncIterator, Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
 
+from zeitbus import discovery
+from zeitbus.discovery import Daemon
 from zeitbus.engine import default_data_dir
 from zeitbus.errors import (
     AccessDenied,
@@ -49,7 +50,6 @@ from zeitbus.model import (
     TimeRange,
 )
 
-DISCOVERY_NAME = "daemon.json"
 _ERRORS: dict[str, type[ZeitbusError]] = {
     "invalid_argument": InvalidArgument,
     "invalid_event": InvalidEvent,
@@ -60,30 +60,9 @@ _ERRORS: dict[str, type[ZeitbusError]] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Daemon:
-    """Where a running daemon listens (its ``daemon.json``)."""
-
-    pid: int
-    url: str
-    socket: str
-
-
 def find_daemon(data_dir: Path | None = None) -> Daemon | None:
     """The daemon serving the log in ``data_dir`` (default: Zeitbus's), if one runs."""
-    path = (data_dir if data_dir is not None else default_data_dir()) / DISCOVERY_NAME
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-        daemon = Daemon(int(info["pid"]), str(info["url"]), str(info.get("socket", "")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    try:
-        os.kill(daemon.pid, 0)
-    except ProcessLookupError:
-        return None  # a daemon that was killed left its file behind
-    except PermissionError:
-        pass  # someone else's process: it runs
-    return daemon
+    return discovery.find(data_dir if data_dir is not None else default_data_dir())
 
 
 def _raise_for(answer: httpx.Response) -> None:

@@ -16,6 +16,7 @@ from typing import IO, Any, Protocol
 
 import click
 
+from zeitbus import discovery
 from zeitbus.cli.parsing import parse_time
 from zeitbus.engine import Engine, default_data_dir
 from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
@@ -137,12 +138,10 @@ class State:
         Through the daemon, D-Bus monitors and feed followers see what the
         command writes at once; ``--direct`` works on the file regardless.
         """
-        if not self.direct:
-            from zeitbus.client import Client, find_daemon
+        if not self.direct and discovery.find(self.path) is not None:
+            from zeitbus.client import Client  # httpx: only when there is a daemon to talk to
 
-            if find_daemon(self.path) is not None:
-                ctx = click.get_current_context()
-                return ctx.with_resource(Client.connect(self.path))
+            return click.get_current_context().with_resource(Client.connect(self.path))
         return self.engine()
 
     def time(self, value: str | None, option: str) -> int | None:

@@ -12,38 +12,25 @@ import click
 from zeitbus.cli.app import State, cli, pass_state
 from zeitbus.cli.events import _template_from_flags, _templates_from_json
 from zeitbus.cli.parsing import format_time, short_symbol
-from zeitbus.client import Client
 from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument
-from zeitbus.http.wire import change_row
+from zeitbus.http.feed import FeedRequest, read_rows
 from zeitbus.jsonl import event_from_json
-from zeitbus.matching import matches_any
-from zeitbus.model import ChangeKind, Event
+from zeitbus.model import Event
 
 POLL_SECONDS = 0.5  # how often the log itself is looked at when no daemon serves it
-_PAGE = 1000
 
 
 def _rows_from_engine(
     engine: Engine, since: int, templates: Sequence[Event]
 ) -> Iterator[dict[str, Any]]:
-    """The feed read from the file, polled: rows in the daemon's shape, docs included."""
+    """The feed read from the file, polled: the rows the daemon's feed would send."""
+    request = FeedRequest(include_docs=True, templates=tuple(templates))
     while True:
-        changes = engine.changes(since, _PAGE)
-        if not changes:
+        rows, since, _ = read_rows(engine, request, since, None)
+        yield from rows
+        if not rows:
             time.sleep(POLL_SECONDS)
-            continue
-        inserted = [c.id for c in changes if c.kind is ChangeKind.INSERT]
-        stored = {e.id: e for e in engine.get_events(inserted) if e is not None}
-        for change in changes:
-            since = change.seq
-            event = stored.get(change.id)
-            if change.kind is ChangeKind.INSERT:
-                if event is None:
-                    continue  # deleted since: its tombstone follows
-                if templates and not matches_any(event, templates):
-                    continue
-            yield change_row(change, event, include_doc=True)
 
 
 def _line(row: dict[str, Any]) -> str:
@@ -101,12 +88,14 @@ def tail_command(
         raise InvalidArgument(f"--since: a seq or 'now', not {since!r}")
     log = state.log()
     rows: Iterator[dict[str, Any]]
-    if isinstance(log, Client):
-        rows = log.follow(since=since, include_docs=True, templates=wanted)
+    if isinstance(log, Engine):
+        start = log.last_seq() if since == "now" else int(since)
+        rows = _rows_from_engine(log, start, wanted)
     else:
-        engine = state.engine()
-        start = engine.last_seq() if since == "now" else int(since)
-        rows = _rows_from_engine(engine, start, wanted)
+        from zeitbus.client import Client  # state.log() gave the daemon's client
+
+        assert isinstance(log, Client)
+        rows = log.follow(since=since, include_docs=True, templates=wanted)
     try:
         for count, row in enumerate(rows, start=1):
             click.echo(json.dumps(row, separators=(",", ":")) if as_json else _line(row))

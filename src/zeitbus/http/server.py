@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -24,6 +23,7 @@ from typing import Literal
 import uvicorn
 from starlette.types import ASGIApp
 
+from zeitbus import discovery
 from zeitbus.engine import Engine
 from zeitbus.http.app import Extras, create_app, trusted
 from zeitbus.http.settings import HttpSettings
@@ -31,7 +31,6 @@ from zeitbus.http.settings import HttpSettings
 logger = logging.getLogger(__name__)
 
 SOCKET_NAME = "zeitbus.sock"
-DISCOVERY_NAME = "daemon.json"
 _MAX_SOCKET_PATH = 104  # sun_path is 108 bytes on Linux, 104 on the BSDs
 _GRACE_SECONDS = 1  # open feeds get this long to end at shutdown, then are cancelled
 
@@ -120,7 +119,7 @@ async def start(
     host, port = tcp.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     listeners: list[tuple[ASGIApp, socket.socket, Literal["on", "off"]]] = [(app, tcp, "on")]
-    socket_path = discovery = None
+    socket_path = None
     if data_dir is not None:
         socket_path = data_dir / SOCKET_NAME
         unix = _unix_socket(socket_path)
@@ -140,11 +139,7 @@ async def start(
                 raise OSError("the HTTP server did not start")
             await asyncio.sleep(0.01)
     if data_dir is not None:
-        discovery = data_dir / DISCOVERY_NAME
-        info = {"pid": os.getpid(), "url": url, "socket": str(socket_path or "")}
-        temporary = discovery.with_suffix(".tmp")
-        temporary.write_text(json.dumps(info) + "\n", encoding="utf-8")
-        temporary.replace(discovery)
-        service.discovery = discovery
+        published = discovery.Daemon(os.getpid(), url, str(socket_path or ""))
+        service.discovery = discovery.write(data_dir, published)
     logger.info("Serving HTTP on %s%s", url, f" and {socket_path}" if socket_path else "")
     return service

@@ -14,18 +14,22 @@ errors, so code written against ``Engine`` reads the same against a daemon::
 
 ``connect`` finds a running daemon through the ``daemon.json`` it writes
 beside the log and prefers its owner-only Unix socket (no token needed);
-``Client(url, token=...)`` talks to any daemon. Requests are built and
-answers read by the same functions for both clients; only sending differs.
+``Client(url, token=...)`` talks to any daemon.
+
+Both clients run the same operations: each is a generator (``_Op``) that
+yields the requests it needs and gets their JSON answers (or the error they
+raised) sent back, so building requests, paging and reading answers are
+written once, and ``Client._run`` / ``AsyncClient._run`` only send.
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -39,6 +43,7 @@ from zeitbus.errors import (
     InvalidArgument,
     InvalidEvent,
     InvalidKey,
+    NothingMatched,
     ZeitbusError,
 )
 from zeitbus.jsonl import event_from_json, event_to_json
@@ -54,6 +59,8 @@ _ERRORS: dict[str, type[ZeitbusError]] = {
     "invalid_argument": InvalidArgument,
     "invalid_event": InvalidEvent,
     "invalid_key": InvalidKey,
+    "not_found": InvalidKey,
+    "nothing_matched": NothingMatched,
     "unauthorized": AccessDenied,
     "forbidden": AccessDenied,
     "database_busy": DatabaseBusy,
@@ -78,6 +85,13 @@ def _raise_for(answer: httpx.Response) -> None:
     raise _ERRORS.get(code, ZeitbusError)(reason)
 
 
+# -- the operations, written once --------------------------------------------------
+
+T = TypeVar("T")
+_Request = tuple[str, str, dict[str, Any]]  # method, path, httpx keyword arguments
+_Op = Generator[_Request, Any, T]
+
+
 def _range(time_range: TimeRange | None) -> list[int] | None:
     return None if time_range is None else [time_range.start, time_range.end]
 
@@ -86,77 +100,154 @@ def _templates(templates: Sequence[Event]) -> list[dict[str, Any]]:
     return [event_to_json(template) for template in templates]
 
 
-def _find_body(
-    templates: Sequence[Event],
+def _state(storage_state: StorageState | int | str) -> int:
+    return int(StorageState.parse(storage_state))
+
+
+def _insert(events: Sequence[Event]) -> _Op[list[int]]:
+    answer = yield ("POST", "/events", {"json": [event_to_json(e) for e in events]})
+    return [int(i) for i in answer["ids"]]
+
+
+def _get(ids: Sequence[int]) -> _Op[list[Event | None]]:
+    if not ids:
+        return []
+    answer = yield ("GET", "/events", {"params": {"ids": ",".join(map(str, ids))}})
+    return [None if item is None else event_from_json(item) for item in answer["events"]]
+
+
+def _get_by_uid(uid: str) -> _Op[Event | None]:
+    try:
+        return event_from_json((yield ("GET", f"/events/uid/{uid}", {})))
+    except InvalidKey:
+        return None
+
+
+def _find_request(
     time_range: TimeRange | None,
+    templates: Sequence[Event],
     storage_state: StorageState | int | str,
     limit: int,
     result_type: ResultType | int | str,
     ids_only: bool,
-    page_size: int | None,
-) -> dict[str, Any]:
+    page_size: int | None = None,
+) -> _Request:
     body: dict[str, Any] = {
         "templates": _templates(templates),
         "time_range": _range(time_range),
-        "storage_state": int(StorageState.parse(storage_state)),
+        "storage_state": _state(storage_state),
         "result_type": int(ResultType.parse(result_type)),
         "limit": limit,
         "ids_only": ids_only,
     }
     if page_size is not None:
         body["page_size"] = page_size
-    return body
+    return ("POST", "/events/find", {"json": body})
 
 
-def _related_body(
+def _next_page(page: dict[str, Any]) -> _Request | None:
+    return None if page["next"] is None else ("GET", f"/events/find/{page['next']}", {})
+
+
+def _find_ids(first: _Request) -> _Op[list[int]]:
+    page = yield first
+    ids = list(page["ids"])
+    while (request := _next_page(page)) is not None:
+        page = yield request
+        ids += page["ids"]
+    return ids
+
+
+def _delete(ids: Sequence[int]) -> _Op[tuple[int, int] | None]:
+    answer = yield ("POST", "/events/delete", {"json": {"ids": list(ids)}})
+    found = answer["time_range"]
+    return None if found is None else (found[0], found[1])
+
+
+def _related(
     time_range: TimeRange | None,
     templates: Sequence[Event],
     result_templates: Sequence[Event],
     storage_state: StorageState | int | str,
     limit: int,
     result_type: RelevantResultType | int,
-) -> dict[str, Any]:
-    return {
+) -> _Op[list[str]]:
+    body = {
         "templates": _templates(templates),
         "result_templates": _templates(result_templates),
         "time_range": _range(time_range),
-        "storage_state": int(StorageState.parse(storage_state)),
+        "storage_state": _state(storage_state),
         "limit": limit,
         "result_type": int(result_type),
     }
+    answer = yield ("POST", "/related-uris", {"json": body})
+    return [str(uri) for uri in answer["uris"]]
 
 
-def _summary_body(
+def _summary(
     time_range: TimeRange | None,
     templates: Sequence[Event],
     storage_state: StorageState | int | str,
     group: str,
-) -> dict[str, Any]:
-    return {
+) -> _Op[list[tuple[str, int, int]]]:
+    body = {
         "group": group,
         "templates": _templates(templates),
         "time_range": _range(time_range),
-        "storage_state": int(StorageState.parse(storage_state)),
+        "storage_state": _state(storage_state),
     }
-
-
-def _groups(answer: dict[str, Any]) -> list[tuple[str, int, int]]:
+    answer = yield ("POST", "/summary", {"json": body})
     return [(g["value"], int(g["count"]), int(g["newest"])) for g in answer["groups"]]
 
 
-def _events(items: Sequence[dict[str, Any] | None]) -> list[Event | None]:
-    return [None if item is None else event_from_json(item) for item in items]
+def _histogram() -> _Op[list[tuple[int, int]]]:
+    answer = yield ("GET", "/histogram", {})
+    return [(day["day"], day["count"]) for day in answer["days"]]
 
 
-def _changes_params(
-    since: int | str, limit: int | None, include_docs: bool, feed: str, heartbeat: int | None
-) -> dict[str, str]:
+def _stats() -> _Op[dict[str, Any]]:
+    answer: dict[str, Any] = yield ("GET", "/stats", {})
+    return answer
+
+
+def _last_seq() -> _Op[int]:
+    return int((yield ("GET", "/", {}))["last_seq"])
+
+
+def _changes(
+    since: int | str, limit: int | None, include_docs: bool, templates: Sequence[Event]
+) -> _Op[dict[str, Any]]:
+    answer: dict[str, Any] = yield _changes_request(
+        since, limit, include_docs, templates, "normal", None
+    )
+    return answer
+
+
+def _changes_request(
+    since: int | str,
+    limit: int | None,
+    include_docs: bool,
+    templates: Sequence[Event],
+    feed: str,
+    heartbeat: int | None,
+) -> _Request:
     params = {"since": str(since), "feed": feed, "include_docs": str(include_docs).lower()}
     if limit is not None:
         params["limit"] = str(limit)
+    kwargs: dict[str, Any] = {"params": params, "json": {"templates": _templates(templates)}}
     if heartbeat is not None:
+        # A feed that sent nothing (not even a heartbeat) for three beats is gone.
         params["heartbeat"] = str(heartbeat)
-    return params
+        kwargs["timeout"] = httpx.Timeout(60.0, read=heartbeat / 1000 * 3)
+    return ("POST", "/changes", kwargs)
+
+
+def _follow_line(line: str) -> tuple[dict[str, Any] | None, int | None]:
+    """A continuous feed's line: (a row, None), (None, the end's last_seq), or a heartbeat."""
+    if not line.strip():
+        return None, None
+    row: dict[str, Any] = json.loads(line)
+    return (row, None) if "changes" in row else (None, int(row["last_seq"]))
 
 
 def _transport_args(
@@ -166,6 +257,9 @@ def _transport_args(
         raise InvalidArgument("give the daemon's url or its socket")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     return (url or "http://zeitbus"), headers, socket
+
+
+# -- the two clients ------------------------------------------------------------------
 
 
 class Client:
@@ -214,7 +308,8 @@ class Client:
     ) -> None:
         self.close()
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    def _call(self, request: _Request) -> Any:
+        method, path, kwargs = request
         try:
             answer = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
@@ -222,30 +317,36 @@ class Client:
         _raise_for(answer)
         return answer.json()
 
+    def _run(self, op: _Op[T]) -> T:
+        """Drive an operation: send each request it yields, give it the answer or error."""
+        try:
+            request = next(op)
+            while True:
+                try:
+                    answer = self._call(request)
+                except ZeitbusError as error:
+                    request = op.throw(error)
+                else:
+                    request = op.send(answer)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
     def insert_events(self, events: Sequence[Event], sender: str | None = None) -> list[int]:
         """InsertEvents: ids in order, 0 for an event not stored.
 
         ``sender`` is accepted for the engine's signature and not sent: the
         data-source registry's senders are D-Bus names.
         """
-        answer = self._call("POST", "/events", json=[event_to_json(e) for e in events])
-        return [int(i) for i in answer["ids"]]
+        return self._run(_insert(events))
 
     def get_events(self, ids: Sequence[int]) -> list[Event | None]:
         """GetEvents: in the order asked, None for an id that names no event."""
-        if not ids:
-            return []
-        answer = self._call("GET", "/events", params={"ids": ",".join(map(str, ids))})
-        return _events(answer["events"])
+        return self._run(_get(ids))
 
     def get_event_by_uid(self, uid: str) -> Event | None:
         """The event with this uid, or None."""
-        try:
-            return event_from_json(self._call("GET", f"/events/uid/{uid}"))
-        except ZeitbusError as error:
-            if "no event" in error.message:
-                return None
-            raise
+        return self._run(_get_by_uid(uid))
 
     def find_event_ids(
         self,
@@ -256,13 +357,8 @@ class Client:
         result_type: ResultType | int | str = ResultType.MOST_RECENT_EVENTS,
     ) -> list[int]:
         """FindEventIds (every page of it)."""
-        body = _find_body(templates, time_range, storage_state, limit, result_type, True, None)
-        page = self._call("POST", "/events/find", json=body)
-        ids = list(page["ids"])
-        while page["next"] is not None:
-            page = self._call("GET", f"/events/find/{page['next']}")
-            ids += page["ids"]
-        return ids
+        first = _find_request(time_range, templates, storage_state, limit, result_type, True)
+        return self._run(_find_ids(first))
 
     def find_events(
         self,
@@ -274,22 +370,17 @@ class Client:
         page_size: int | None = None,
     ) -> Iterator[Event]:
         """FindEvents, read page by page as it is iterated."""
-        body = _find_body(
-            templates, time_range, storage_state, limit, result_type, False, page_size
+        request: _Request | None = _find_request(
+            time_range, templates, storage_state, limit, result_type, False, page_size
         )
-        page = self._call("POST", "/events/find", json=body)
-        while True:
-            for item in page["events"]:
-                yield event_from_json(item)
-            if page["next"] is None:
-                return
-            page = self._call("GET", f"/events/find/{page['next']}")
+        while request is not None:
+            page = self._call(request)
+            yield from map(event_from_json, page["events"])
+            request = _next_page(page)
 
     def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
         """DeleteEvents: (first, last) timestamp deleted, None if nothing was deleted."""
-        answer = self._call("POST", "/events/delete", json={"ids": list(ids)})
-        found = answer["time_range"]
-        return None if found is None else (found[0], found[1])
+        return self._run(_delete(ids))
 
     def find_related_uris(
         self,
@@ -300,11 +391,9 @@ class Client:
         limit: int = 10,
         result_type: RelevantResultType | int = RelevantResultType.RECENT,
     ) -> list[str]:
-        """FindRelatedUris."""
-        body = _related_body(
-            time_range, templates, result_templates, storage_state, limit, result_type
-        )
-        return [str(uri) for uri in self._call("POST", "/related-uris", json=body)["uris"]]
+        """FindRelatedUris (no related URIs when the templates match nothing)."""
+        op = _related(time_range, templates, result_templates, storage_state, limit, result_type)
+        return self._run(op)
 
     def summary(
         self,
@@ -314,21 +403,19 @@ class Client:
         group: str = "actor",
     ) -> list[tuple[str, int, int]]:
         """(value, count, newest timestamp) per value of ``group``, most used first."""
-        body = _summary_body(time_range, templates, storage_state, group)
-        return _groups(self._call("POST", "/summary", json=body))
+        return self._run(_summary(time_range, templates, storage_state, group))
 
     def histogram(self) -> list[tuple[int, int]]:
         """Events per day."""
-        return [(d["day"], d["count"]) for d in self._call("GET", "/histogram")["days"]]
+        return self._run(_histogram())
 
     def stats(self) -> dict[str, Any]:
         """Counts over the whole log."""
-        answer: dict[str, Any] = self._call("GET", "/stats")
-        return answer
+        return self._run(_stats())
 
     def last_seq(self) -> int:
         """The feed's end."""
-        return int(self._call("GET", "/")["last_seq"])
+        return self._run(_last_seq())
 
     def changes(
         self,
@@ -339,11 +426,7 @@ class Client:
         templates: Sequence[Event] = (),
     ) -> dict[str, Any]:
         """One read of the changes feed (feed=normal): results, last_seq, pending."""
-        params = _changes_params(since, limit, include_docs, "normal", None)
-        answer: dict[str, Any] = self._call(
-            "POST", "/changes", params=params, json={"templates": _templates(templates)}
-        )
-        return answer
+        return self._run(_changes(since, limit, include_docs, templates))
 
     def follow(
         self,
@@ -356,27 +439,22 @@ class Client:
         """The changes feed, live: rows as they come, reconnecting from the last seq seen."""
         cursor = since
         while True:
-            params = _changes_params(cursor, None, include_docs, "continuous", heartbeat)
+            method, path, kwargs = _changes_request(
+                cursor, None, include_docs, templates, "continuous", heartbeat
+            )
             try:
-                with self._http.stream(
-                    "POST",
-                    "/changes",
-                    params=params,
-                    json={"templates": _templates(templates)},
-                    timeout=httpx.Timeout(60.0, read=heartbeat / 1000 * 3),
-                ) as answer:
+                with self._http.stream(method, path, **kwargs) as answer:
                     if answer.status_code >= 400:
                         answer.read()
                         _raise_for(answer)
                     for line in answer.iter_lines():
-                        if not line.strip():
-                            continue  # a heartbeat
-                        row = json.loads(line)
-                        if "changes" not in row:
-                            cursor = row["last_seq"]
+                        row, end = _follow_line(line)
+                        if row is not None:
+                            cursor = row["seq"]
+                            yield row
+                        elif end is not None:
+                            cursor = end
                             break  # the feed ended (timeout): open it again
-                        cursor = row["seq"]
-                        yield row
             except httpx.TransportError as error:
                 raise DatabaseError(f"lost the daemon: {error}") from error
 
@@ -413,7 +491,8 @@ class AsyncClient:
     ) -> None:
         await self.aclose()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _call(self, request: _Request) -> Any:
+        method, path, kwargs = request
         try:
             answer = await self._http.request(method, path, **kwargs)
         except httpx.HTTPError as error:
@@ -421,26 +500,32 @@ class AsyncClient:
         _raise_for(answer)
         return answer.json()
 
-    async def insert_events(self, events: Sequence[Event]) -> list[int]:
-        """InsertEvents."""
-        answer = await self._call("POST", "/events", json=[event_to_json(e) for e in events])
-        return [int(i) for i in answer["ids"]]
+    async def _run(self, op: _Op[T]) -> T:
+        """Drive an operation: send each request it yields, give it the answer or error."""
+        try:
+            request = next(op)
+            while True:
+                try:
+                    answer = await self._call(request)
+                except ZeitbusError as error:
+                    request = op.throw(error)
+                else:
+                    request = op.send(answer)
+        except StopIteration as done:
+            result: T = done.value
+            return result
+
+    async def insert_events(self, events: Sequence[Event], sender: str | None = None) -> list[int]:
+        """InsertEvents (``sender`` is not sent, as in ``Client``)."""
+        return await self._run(_insert(events))
 
     async def get_events(self, ids: Sequence[int]) -> list[Event | None]:
         """GetEvents."""
-        if not ids:
-            return []
-        answer = await self._call("GET", "/events", params={"ids": ",".join(map(str, ids))})
-        return _events(answer["events"])
+        return await self._run(_get(ids))
 
     async def get_event_by_uid(self, uid: str) -> Event | None:
         """The event with this uid, or None."""
-        try:
-            return event_from_json(await self._call("GET", f"/events/uid/{uid}"))
-        except ZeitbusError as error:
-            if "no event" in error.message:
-                return None
-            raise
+        return await self._run(_get_by_uid(uid))
 
     async def find_event_ids(
         self,
@@ -451,53 +536,8 @@ class AsyncClient:
         result_type: ResultType | int | str = ResultType.MOST_RECENT_EVENTS,
     ) -> list[int]:
         """FindEventIds (every page of it)."""
-        body = _find_body(templates, time_range, storage_state, limit, result_type, True, None)
-        page = await self._call("POST", "/events/find", json=body)
-        ids = list(page["ids"])
-        while page["next"] is not None:
-            page = await self._call("GET", f"/events/find/{page['next']}")
-            ids += page["ids"]
-        return ids
-
-    async def find_related_uris(
-        self,
-        time_range: TimeRange | None = None,
-        templates: Sequence[Event] = (),
-        result_templates: Sequence[Event] = (),
-        storage_state: StorageState | int | str = StorageState.ANY,
-        limit: int = 10,
-        result_type: RelevantResultType | int = RelevantResultType.RECENT,
-    ) -> list[str]:
-        """FindRelatedUris."""
-        body = _related_body(
-            time_range, templates, result_templates, storage_state, limit, result_type
-        )
-        answer = await self._call("POST", "/related-uris", json=body)
-        return [str(uri) for uri in answer["uris"]]
-
-    async def summary(
-        self,
-        time_range: TimeRange | None = None,
-        templates: Sequence[Event] = (),
-        storage_state: StorageState | int | str = StorageState.ANY,
-        group: str = "actor",
-    ) -> list[tuple[str, int, int]]:
-        """(value, count, newest timestamp) per value of ``group``, most used first."""
-        body = _summary_body(time_range, templates, storage_state, group)
-        return _groups(await self._call("POST", "/summary", json=body))
-
-    async def histogram(self) -> list[tuple[int, int]]:
-        """Events per day."""
-        return [(d["day"], d["count"]) for d in (await self._call("GET", "/histogram"))["days"]]
-
-    async def stats(self) -> dict[str, Any]:
-        """Counts over the whole log."""
-        answer: dict[str, Any] = await self._call("GET", "/stats")
-        return answer
-
-    async def last_seq(self) -> int:
-        """The feed's end."""
-        return int((await self._call("GET", "/"))["last_seq"])
+        first = _find_request(time_range, templates, storage_state, limit, result_type, True)
+        return await self._run(_find_ids(first))
 
     async def find_events(
         self,
@@ -509,22 +549,53 @@ class AsyncClient:
         page_size: int | None = None,
     ) -> AsyncIterator[Event]:
         """FindEvents, read page by page as it is iterated."""
-        body = _find_body(
-            templates, time_range, storage_state, limit, result_type, False, page_size
+        request: _Request | None = _find_request(
+            time_range, templates, storage_state, limit, result_type, False, page_size
         )
-        page = await self._call("POST", "/events/find", json=body)
-        while True:
+        while request is not None:
+            page = await self._call(request)
             for item in page["events"]:
                 yield event_from_json(item)
-            if page["next"] is None:
-                return
-            page = await self._call("GET", f"/events/find/{page['next']}")
+            request = _next_page(page)
 
     async def delete_events(self, ids: Sequence[int]) -> tuple[int, int] | None:
         """DeleteEvents: (first, last) timestamp deleted, None if nothing was deleted."""
-        answer = await self._call("POST", "/events/delete", json={"ids": list(ids)})
-        found = answer["time_range"]
-        return None if found is None else (found[0], found[1])
+        return await self._run(_delete(ids))
+
+    async def find_related_uris(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        result_templates: Sequence[Event] = (),
+        storage_state: StorageState | int | str = StorageState.ANY,
+        limit: int = 10,
+        result_type: RelevantResultType | int = RelevantResultType.RECENT,
+    ) -> list[str]:
+        """FindRelatedUris (no related URIs when the templates match nothing)."""
+        op = _related(time_range, templates, result_templates, storage_state, limit, result_type)
+        return await self._run(op)
+
+    async def summary(
+        self,
+        time_range: TimeRange | None = None,
+        templates: Sequence[Event] = (),
+        storage_state: StorageState | int | str = StorageState.ANY,
+        group: str = "actor",
+    ) -> list[tuple[str, int, int]]:
+        """(value, count, newest timestamp) per value of ``group``, most used first."""
+        return await self._run(_summary(time_range, templates, storage_state, group))
+
+    async def histogram(self) -> list[tuple[int, int]]:
+        """Events per day."""
+        return await self._run(_histogram())
+
+    async def stats(self) -> dict[str, Any]:
+        """Counts over the whole log."""
+        return await self._run(_stats())
+
+    async def last_seq(self) -> int:
+        """The feed's end."""
+        return await self._run(_last_seq())
 
     async def changes(
         self,
@@ -535,11 +606,7 @@ class AsyncClient:
         templates: Sequence[Event] = (),
     ) -> dict[str, Any]:
         """One read of the changes feed (feed=normal)."""
-        params = _changes_params(since, limit, include_docs, "normal", None)
-        answer: dict[str, Any] = await self._call(
-            "POST", "/changes", params=params, json={"templates": _templates(templates)}
-        )
-        return answer
+        return await self._run(_changes(since, limit, include_docs, templates))
 
     async def follow(
         self,
@@ -552,26 +619,21 @@ class AsyncClient:
         """The changes feed, live: rows as they come, reconnecting from the last seq seen."""
         cursor = since
         while True:
-            params = _changes_params(cursor, None, include_docs, "continuous", heartbeat)
+            method, path, kwargs = _changes_request(
+                cursor, None, include_docs, templates, "continuous", heartbeat
+            )
             try:
-                async with self._http.stream(
-                    "POST",
-                    "/changes",
-                    params=params,
-                    json={"templates": _templates(templates)},
-                    timeout=httpx.Timeout(60.0, read=heartbeat / 1000 * 3),
-                ) as answer:
+                async with self._http.stream(method, path, **kwargs) as answer:
                     if answer.status_code >= 400:
                         await answer.aread()
                         _raise_for(answer)
                     async for line in answer.aiter_lines():
-                        if not line.strip():
-                            continue  # a heartbeat
-                        row = json.loads(line)
-                        if "changes" not in row:
-                            cursor = row["last_seq"]
+                        row, end = _follow_line(line)
+                        if row is not None:
+                            cursor = row["seq"]
+                            yield row
+                        elif end is not None:
+                            cursor = end
                             break  # the feed ended (timeout): open it again
-                        cursor = row["seq"]
-                        yield row
             except httpx.TransportError as error:
                 raise DatabaseError(f"lost the daemon: {error}") from error

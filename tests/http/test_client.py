@@ -46,6 +46,7 @@ def test_the_blocking_client_covers_the_api(daemon: Daemon, data: Path) -> None:
         assert first.subjects[0].uri == "file:///0"
         assert log.get_events([1, 99])[1] is None
         assert log.get_event_by_uid(first.uid) == first
+        assert log.get_event_by_uid("01a21670-e92d-7000-801e-8a667aa2cae1") is None
         paged = list(log.find_events(limit=0, page_size=7))
         assert [e.id for e in paged] == list(range(30, 0, -1))
         vim = log.find_event_ids(templates=[Event(subjects=(Subject(uri="file:///1"),))])

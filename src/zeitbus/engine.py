@@ -351,10 +351,11 @@ class Engine:
             raw = uid_from_str(uid)
         except (ValueError, TypeError, AttributeError):
             raise InvalidArgument(f"uid: {uid!r} is not a UUID") from None
-        event_id = self.store.event_id_by_uid(raw)
-        if event_id is None:
-            return None
-        return self.get_events([event_id])[0]
+        with self.store.reading() as conn:  # one snapshot: the id and its event
+            event_id = self.store.event_id_by_uid(conn, raw)
+            if event_id is None:
+                return None
+            return queries.get_events(self.store, conn, [event_id])[0]
 
     def find_event_ids(
         self,

@@ -156,15 +156,15 @@ def _to_event(raw: _EventJSON, *, check: bool = True) -> Event:
     return event
 
 
-def _reason(error: msgspec.MsgspecError) -> str:
-    """msgspec's message, reworded to start with the field it is about."""
+def error_reason(error: msgspec.MsgspecError, whole: str = "event") -> str:
+    """msgspec's message, reworded to start with the field it is about (``whole``: the top)."""
     text = str(error)
     if isinstance(error, msgspec.DecodeError) and not isinstance(error, msgspec.ValidationError):
         return "not valid JSON: " + text.removeprefix("JSON is malformed: ")
     message, sep, where = text.rpartition(" - at `")
     if not sep:
         message, where = text, "$`"
-    path = where.removesuffix("`").removeprefix("$").lstrip(".") or "event"
+    path = where.removesuffix("`").removeprefix("$").lstrip(".") or whole
     return f"{path}: {message[:1].lower()}{message[1:]}"
 
 
@@ -179,7 +179,7 @@ def event_from_json(obj: object) -> Event:
     try:
         raw = msgspec.convert(obj, _EventJSON)
     except msgspec.ValidationError as error:
-        raise InvalidArgument(_reason(error)) from None
+        raise InvalidArgument(error_reason(error)) from None
     return _to_event(raw)
 
 
@@ -192,7 +192,7 @@ def decode_line(line: bytes | str, *, check: bool = True) -> Event:
     try:
         raw = _decoder.decode(line)
     except msgspec.DecodeError as error:
-        raise InvalidArgument(_reason(error)) from None
+        raise InvalidArgument(error_reason(error)) from None
     return _to_event(raw, check=check)
 
 
@@ -209,7 +209,7 @@ def decode_events(data: bytes | str) -> list[Event]:
         try:
             items = msgspec.json.decode(text)
         except msgspec.DecodeError as error:
-            raise InvalidArgument(_reason(error)) from None
+            raise InvalidArgument(error_reason(error)) from None
         if not isinstance(items, list):
             raise InvalidArgument("expected a JSON array of events")
         from_array = []

@@ -547,13 +547,13 @@ async def changes(request: Request) -> Response:
         templates = wire.decode(
             request.query_params["templates"].encode("utf-8"), list[dict[str, Any]]
         )
-    last_seq = await _run(api.engine.last_seq)
     feed_request = feed.parse_request(
         dict(request.query_params),
         request.headers.get("last-event-id"),
         wire.events_from(templates, "template"),
-        last_seq,
     )
+    if feed_request.from_now:
+        feed_request = dataclasses.replace(feed_request, since=await _run(api.engine.last_seq))
     if feed_request.mode == "normal":
         return StreamingResponse(
             feed.normal(api.engine, feed_request, api.watch), media_type="application/json"

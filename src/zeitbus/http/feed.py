@@ -135,6 +135,7 @@ class FeedRequest:
 
     mode: str = "normal"
     since: int = 0
+    from_now: bool = False  # since=now: the caller sets ``since`` to the feed's end
     limit: int | None = None
     descending: bool = False
     heartbeat: int | None = None  # ms
@@ -162,19 +163,20 @@ def _ms(params: dict[str, str], name: str) -> int | None:
 
 
 def parse_request(
-    params: dict[str, str], last_event_id: str | None, templates: Sequence[Event], last_seq: int
+    params: dict[str, str], last_event_id: str | None, templates: Sequence[Event]
 ) -> FeedRequest:
-    """The request's parameters checked (InvalidArgument for anything malformed)."""
+    """The request's parameters checked (InvalidArgument for anything malformed).
+
+    ``since=now`` comes back as ``from_now``, for the caller to read the
+    feed's end off the event loop.
+    """
     mode = params.get("feed", "normal")
     if mode not in MODES:
         raise InvalidArgument("Supported 'feed' types: normal, continuous, longpoll, eventsource")
     since_text = params.get("last-event-id") or last_event_id or params.get("since", "0")
     since_text = since_text.strip().strip('"')  # an SSE id is the JSON of the seq
-    if since_text == "now":
-        since = last_seq
-    elif since_text.isdigit():
-        since = int(since_text)
-    else:
+    from_now = since_text == "now"
+    if not (from_now or since_text.isdigit()):
         raise InvalidArgument(f"since must be a seq from this feed or 'now', not {since_text!r}")
     limit = None
     if "limit" in params:
@@ -190,7 +192,8 @@ def parse_request(
     timeout = _ms(params, "timeout")
     return FeedRequest(
         mode=mode,
-        since=since,
+        since=0 if from_now else int(since_text),
+        from_now=from_now,
         limit=limit,
         descending=descending,
         heartbeat=heartbeat,
@@ -243,12 +246,8 @@ def read_rows(
 _encode = msgspec.json.Encoder().encode
 
 
-def _json(value: Any) -> bytes:
-    return _encode(value)
-
-
 def _sse(row: dict[str, Any]) -> bytes:
-    return b"data: " + _json(row) + b"\nid: " + _json(row["seq"]) + b"\n\n"
+    return b"data: " + _encode(row) + b"\nid: " + _encode(row["seq"]) + b"\n\n"
 
 
 async def normal(engine: Engine, request: FeedRequest, watch: FeedWatch) -> AsyncIterator[bytes]:
@@ -281,7 +280,7 @@ async def normal(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
         since, pending = (since if sent else request.since), 0
     else:
         pending = max(0, await asyncio.to_thread(engine.last_seq) - since)
-    yield b'\n],\n"last_seq":' + _json(since) + b',"pending":' + _json(pending) + b"}\n"
+    yield b'\n],\n"last_seq":' + _encode(since) + b',"pending":' + _encode(pending) + b"}\n"
 
 
 async def _idle(
@@ -326,4 +325,4 @@ async def stream(engine: Engine, request: FeedRequest, watch: FeedWatch) -> Asyn
             yield beat
     if not sse:
         pending = max(0, await asyncio.to_thread(engine.last_seq) - since)
-        yield b'{"last_seq":' + _json(since) + b',"pending":' + _json(pending) + b"}\n"
+        yield b'{"last_seq":' + _encode(since) + b',"pending":' + _encode(pending) + b"}\n"

@@ -16,22 +16,12 @@ from zeitbus.model import (
     GroupField,
     ResultType,
     StorageState,
+    Subject,
 )
 
 _STR = {"type": "string"}
 _MS = {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX}
 _ID = {"type": "integer", "minimum": 0, "maximum": UINT32_MAX}
-_SUBJECT_KEYS = [
-    "uri",
-    "interpretation",
-    "manifestation",
-    "origin",
-    "mimetype",
-    "text",
-    "storage",
-    "current_uri",
-    "current_origin",
-]
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -118,7 +108,7 @@ _SELECTOR = {
 
 _SCHEMAS: dict[str, Any] = {
     "Error": _object({"error": _STR, "reason": _STR}, ("error", "reason")),
-    "Subject": _object({key: _STR for key in _SUBJECT_KEYS}),
+    "Subject": _object({key: _STR for key in Subject.__struct_fields__}),
     "Event": _object(
         {
             "id": _ID,

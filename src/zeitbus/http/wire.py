@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from zeitbus.errors import InvalidArgument
-from zeitbus.jsonl import event_from_json, event_to_json
+from zeitbus.jsonl import error_reason, event_from_json, event_to_json
 from zeitbus.model import (
     INT64_MAX,
     INT64_MIN,
@@ -106,18 +106,8 @@ def decode(body: bytes, kind: Any) -> Any:
         raise InvalidArgument("the request needs a JSON body")
     try:
         return msgspec.json.decode(body, type=kind)
-    except msgspec.ValidationError as error:
-        raise InvalidArgument(_reworded(error)) from None
-    except msgspec.DecodeError as error:
-        raise InvalidArgument(f"not valid JSON: {error}") from None
-
-
-def _reworded(error: msgspec.ValidationError) -> str:
-    message, sep, where = str(error).rpartition(" - at `")
-    if not sep:
-        return str(error)
-    path = where.removesuffix("`").removeprefix("$").lstrip(".") or "body"
-    return f"{path}: {message[:1].lower()}{message[1:]}"
+    except msgspec.DecodeError as error:  # ValidationError included
+        raise InvalidArgument(error_reason(error, "body")) from None
 
 
 def events_from(items: list[dict[str, Any]], what: str = "event") -> list[Event]:

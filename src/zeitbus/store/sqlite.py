@@ -805,11 +805,10 @@ class SQLiteStore:
                 for seq, event_id, uid, tomb, timestamp, node in rows
             ]
 
-    def event_id_by_uid(self, uid: bytes) -> int | None:
+    def event_id_by_uid(self, conn: sqlite3.Connection, uid: bytes) -> int | None:
         """The local id of the event with this uid, if the log has it."""
-        with self.reading() as conn:
-            row = conn.execute("SELECT id FROM event WHERE uid = ?", (uid,)).fetchone()
-            return None if row is None else int(row[0])
+        row = conn.execute("SELECT id FROM event WHERE uid = ?", (uid,)).fetchone()
+        return None if row is None else int(row[0])
 
     def last_seq(self) -> int:
         """The seq of the newest change (0 if there is none)."""

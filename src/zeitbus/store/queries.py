@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,34 @@ def _select_events(
     return f"SELECT {columns} FROM ({sql})", params, exact
 
 
+@dataclass(frozen=True, slots=True)
+class _Grouping:
+    """The rows a grouping query reads: ``FROM {source}``, grouped by ``key``."""
+
+    key: str
+    key_on_subject: bool
+    ts: str  # the timestamp column of the table that drives the query
+    event_id: str
+    conds: Where
+    source: str
+
+
+def _grouping(
+    where: Where, time_range: TimeRange, group: GroupField, *, by_subject: bool = False
+) -> _Grouping:
+    """The matching rows with a non-NULL ``group`` key; subject rows if ``by_subject``."""
+    key, key_on_subject = GROUP_COLUMNS[group]
+    on_subject = where.uses_subject or key_on_subject or by_subject
+    ts = "s.timestamp" if on_subject else "e.timestamp"
+    conds = TemplateCompiler.time_conditions(where, time_range, ts)
+    conds.add(f"{key} IS NOT NULL", subject=key_on_subject)
+    if not on_subject or key.startswith("e."):
+        conds.uses_event = True
+    event_id = "s.event_id" if on_subject else "e.id"
+    source = f"{_from(conds, subject=on_subject)}{conds.clause()}"
+    return _Grouping(key, key_on_subject, ts, event_id, conds, source)
+
+
 def _group_rows(
     conn: sqlite3.Connection, where: Where, time_range: TimeRange, result_type: ResultType
 ) -> list[int]:
@@ -197,17 +226,10 @@ def _group_rows(
     """
     group = result_type.group
     assert group is not None
-    key, key_on_subject = GROUP_COLUMNS[group]
-    on_subject = where.uses_subject or key_on_subject or result_type.popular
-    ts = "s.timestamp" if on_subject else "e.timestamp"
-    event_id = "s.event_id" if on_subject else "e.id"
-    conds = TemplateCompiler.time_conditions(where, time_range, ts)
-    conds.add(f"{key} IS NOT NULL", subject=key_on_subject)
-    if not on_subject or key.startswith("e."):
-        conds.uses_event = True
+    rows = _grouping(where, time_range, group, by_subject=result_type.popular)
+    key, ts, event_id, conds, source = rows.key, rows.ts, rows.event_id, rows.conds, rows.source
     aggregate = "min" if result_type.uses_oldest else "max"
     count = "count(*)" if result_type.popular else "0"
-    source = f"{_from(conds, subject=on_subject)}{conds.clause()}"
     groups = conn.execute(
         f"SELECT {count}, {aggregate}({ts}), {event_id}, {key} FROM {source} GROUP BY {key}",
         conds.params,
@@ -242,20 +264,10 @@ def usage(
     An event field (actor, event origin) counts events; a subject field
     counts subjects, as the popular result types do.
     """
-    where = compile_where(store, conn, templates, storage_state)
-    key, key_on_subject = GROUP_COLUMNS[group]
-    on_subject = where.uses_subject or key_on_subject
-    ts = "s.timestamp" if on_subject else "e.timestamp"
-    event_id = "s.event_id" if on_subject else "e.id"
-    conds = TemplateCompiler.time_conditions(where, time_range, ts)
-    conds.add(f"{key} IS NOT NULL", subject=key_on_subject)
-    if not on_subject or key.startswith("e."):
-        conds.uses_event = True
-    count = "count(*)" if key_on_subject else f"count(DISTINCT {event_id})"
+    g = _grouping(compile_where(store, conn, templates, storage_state), time_range, group)
+    count = "count(*)" if g.key_on_subject else f"count(DISTINCT {g.event_id})"
     rows = conn.execute(
-        f"SELECT {key}, {count}, max({ts}) FROM {_from(conds, subject=on_subject)}"
-        f"{conds.clause()} GROUP BY {key}",
-        conds.params,
+        f"SELECT {g.key}, {count}, max({g.ts}) FROM {g.source} GROUP BY {g.key}", g.conds.params
     ).fetchall()
     values = store.term_values(conn, {int(row[0]) for row in rows})
     found = [(values.get(int(value), ""), int(n), int(newest)) for value, n, newest in rows]

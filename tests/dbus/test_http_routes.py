@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import time
 
 import httpx
@@ -12,30 +10,14 @@ import httpx
 from tests.dbus.conftest import ZeitbusDaemon, data_path, make_event
 from tests.dbus.test_monitors import ALWAYS, ids_of, install, notifications
 from tests.http.conftest import event_json
+from tests.http.daemons import make_token
 from tests.zeitgeist_reference import ZeitgeistClient
 
 
 def _http(daemon: ZeitbusDaemon, scope: str = "write") -> httpx.Client:
     """A client of the daemon's HTTP API with a token of ``scope`` made by the CLI."""
     data = data_path(daemon)
-    token = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zeitbus",
-            "--data-dir",
-            str(data),
-            "token",
-            "create",
-            "--scope",
-            scope,
-        ],
-        env=daemon.env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout.strip()
+    token = make_token(data, scope, daemon.env)
     url = json.loads((data / "daemon.json").read_text())["url"]
     return httpx.Client(base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30)
 

@@ -63,8 +63,8 @@ def spawn(data: Path) -> Daemon:
     return Daemon(data, process, info["url"], info["socket"])
 
 
-def make_token(data: Path, scope: str) -> str:
-    """A token made with the CLI, as a user would."""
+def make_token(data: Path, scope: str, env: dict[str, str] | None = None) -> str:
+    """A token made with the CLI, as a user would (``env``: the daemon's environment)."""
     done = subprocess.run(
         [
             sys.executable,
@@ -80,6 +80,7 @@ def make_token(data: Path, scope: str) -> str:
         capture_output=True,
         text=True,
         check=True,
-        env=_env(data),
+        timeout=START_TIMEOUT,
+        env=_env(data) if env is None else env,
     )
     return done.stdout.strip()

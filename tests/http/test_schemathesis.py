@@ -22,14 +22,13 @@ from tests.http.conftest import ACCESS, USER
 from zeitbus import Engine
 from zeitbus.http.app import create_app
 from zeitbus.http.settings import HttpSettings
+from zeitbus.jsonl import event_from_json
 
 
 @pytest.fixture
 def api_schema(tmp_path: Path) -> Iterator[Any]:
     with Engine.open(tmp_path / "data") as engine:
         token, _ = engine.create_token("admin", "schemathesis")
-        from zeitbus.jsonl import event_from_json
-
         engine.insert_events(
             [
                 event_from_json(

@@ -28,6 +28,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
 from dbus_fast.aio import MessageBus
@@ -41,9 +42,10 @@ from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogServic
 from zeitbus.dbus.transport import tolerate_full_socket
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
-from zeitbus.http import server as http_server
 from zeitbus.http import settings as http_settings
-from zeitbus.http.app import Extras
+
+if TYPE_CHECKING:
+    from zeitbus.http.server import HttpService
 
 logger = logging.getLogger(__name__)
 
@@ -276,25 +278,30 @@ def _http_settings(options: Options, environ: Mapping[str, str]) -> http_setting
     return settings
 
 
-def _extras(extensions: Extensions) -> Extras:
-    """The loaded extensions the HTTP API serves resources for."""
-    index = extensions.find(IndexService)
-    return Extras(
-        blacklist=extensions.find(BlacklistService),
-        datasources=extensions.find(DataSourceService),
-        index=None if index is None else index.index,
-    )
-
-
 async def _start_http(
     engine: Engine,
     location: str,
     settings: http_settings.HttpSettings,
-    extras: Extras | None = None,
-) -> http_server.HttpService | None:
-    """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal."""
+    extensions: Extensions | None = None,
+) -> HttpService | None:
+    """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal.
+
+    It serves resources for the loaded extensions too. Its libraries are
+    imported here, so a daemon run with --no-http never loads them.
+    """
     if not settings.enabled:
         return None
+    from zeitbus.http import server as http_server
+    from zeitbus.http.app import Extras
+
+    extras = Extras()
+    if extensions is not None:
+        index = extensions.find(IndexService)
+        extras = Extras(
+            blacklist=extensions.find(BlacklistService),
+            datasources=extensions.find(DataSourceService),
+            index=None if index is None else index.index,
+        )
     data_dir = None if location == MEMORY else Path(location).parent
     try:
         return await http_server.start(engine, settings, data_dir, extras)
@@ -386,7 +393,7 @@ async def _serve_on(
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
-        http = await _start_http(engine, location, settings, _extras(extensions))
+        http = await _start_http(engine, location, settings, extensions)
         await _own_name(bus, names)
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
         logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)

@@ -592,49 +592,38 @@ async def _counted(api: Api, body: Any) -> Any:
 Endpoint = Callable[[Request], Awaitable[Response]]
 
 
-def _by_method(**endpoints: Endpoint) -> Endpoint:
-    """One endpoint for a path that several methods share (so 405s list them all)."""
+def _route(path: str, **endpoints: Endpoint) -> Route:
+    """A path and its endpoint per method (one route, so a 405 lists them all in Allow)."""
 
     async def dispatch(request: Request) -> Response:
         return await endpoints[request.method.lower()](request)
 
-    return dispatch
+    only = next(iter(endpoints.values())) if len(endpoints) == 1 else dispatch
+    return Route(path, only, methods=[method.upper() for method in endpoints])
 
 
 def routes() -> list[Route]:
     """The API's routes (docs/http-api.md)."""
     return [
-        Route("/", root, methods=["GET"]),
-        Route("/health", health, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route(
-            "/events",
-            _by_method(get=get_events, post=insert_events),
-            methods=["GET", "POST"],
-        ),
-        Route("/events/find", find, methods=["POST"]),
-        Route("/events/find/{cursor}", find_next, methods=["GET"]),
-        Route("/events/delete", delete_events, methods=["POST"]),
-        Route("/events/uid/{uid}", get_event_by_uid, methods=["GET"]),
-        Route(
-            "/events/{event_id:int}",
-            _by_method(get=get_event, delete=delete_event),
-            methods=["GET", "DELETE"],
-        ),
-        Route("/related-uris", related_uris, methods=["POST"]),
-        Route("/summary", summary, methods=["POST"]),
-        Route("/histogram", histogram, methods=["GET"]),
-        Route("/stats", stats, methods=["GET"]),
-        Route("/changes", changes, methods=["GET", "POST"]),
-        Route("/blacklist", get_blacklist, methods=["GET"]),
-        Route(
-            "/blacklist/{template_id}",
-            _by_method(put=put_blacklist, delete=delete_blacklist),
-            methods=["PUT", "DELETE"],
-        ),
-        Route("/data-sources", get_data_sources, methods=["GET"]),
-        Route("/data-sources/{unique_id}/enabled", set_data_source_enabled, methods=["PUT"]),
-        Route("/search", search, methods=["POST"]),
+        _route("/", get=root),
+        _route("/health", get=health),
+        _route("/openapi.json", get=openapi),
+        _route("/events", get=get_events, post=insert_events),
+        _route("/events/find", post=find),
+        _route("/events/find/{cursor}", get=find_next),
+        _route("/events/delete", post=delete_events),
+        _route("/events/uid/{uid}", get=get_event_by_uid),
+        _route("/events/{event_id:int}", get=get_event, delete=delete_event),
+        _route("/related-uris", post=related_uris),
+        _route("/summary", post=summary),
+        _route("/histogram", get=histogram),
+        _route("/stats", get=stats),
+        _route("/changes", get=changes, post=changes),
+        _route("/blacklist", get=get_blacklist),
+        _route("/blacklist/{template_id}", put=put_blacklist, delete=delete_blacklist),
+        _route("/data-sources", get=get_data_sources),
+        _route("/data-sources/{unique_id}/enabled", put=set_data_source_enabled),
+        _route("/search", post=search),
     ]
 
 

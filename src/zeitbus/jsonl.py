@@ -44,6 +44,7 @@ __all__ = [
     "encode_lines",
     "event_from_json",
     "event_to_json",
+    "events_from_json",
     "export_events",
     "import_events",
     "iter_events",
@@ -183,6 +184,17 @@ def event_from_json(obj: object) -> Event:
     return _to_event(raw)
 
 
+def events_from_json(items: Iterable[object], what: str = "event") -> list[Event]:
+    """Events (or templates) from parsed JSON objects; InvalidArgument naming the bad one."""
+    out = []
+    for n, item in enumerate(items, start=1):
+        try:
+            out.append(event_from_json(item))
+        except InvalidArgument as error:
+            raise InvalidArgument(f"{what} {n}: {error.message}") from None
+    return out
+
+
 def decode_line(line: bytes | str, *, check: bool = True) -> Event:
     """The event on one line of JSON; InvalidArgument naming the bad field.
 
@@ -212,13 +224,7 @@ def decode_events(data: bytes | str) -> list[Event]:
             raise InvalidArgument(error_reason(error)) from None
         if not isinstance(items, list):
             raise InvalidArgument("expected a JSON array of events")
-        from_array = []
-        for n, item in enumerate(items, start=1):
-            try:
-                from_array.append(event_from_json(item))
-            except InvalidArgument as error:
-                raise InvalidArgument(f"event {n}: {error.message}") from None
-        return from_array
+        return events_from_json(items)
     events = []
     for number, line in enumerate(data.splitlines(), start=1):
         if line.strip():

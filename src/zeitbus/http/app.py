@@ -44,6 +44,7 @@ from zeitbus.http.errors import (
 )
 from zeitbus.http.openapi import document as openapi_document
 from zeitbus.http.settings import HttpSettings
+from zeitbus.jsonl import events_from_json
 from zeitbus.model import UINT32_MAX, Event
 from zeitbus.tokens import Scope as TokenScope
 
@@ -241,7 +242,7 @@ async def insert_events(request: Request) -> Response:
     items = wire.decode(raw, list[dict[str, Any]] | wire.InsertBody)
     items = items.events if isinstance(items, wire.InsertBody) else items
     _check_batch(api, len(items), "events")
-    events = wire.events_from(items)
+    events = events_from_json(items)
 
     def insert() -> tuple[list[int], int]:
         ids = api.engine.insert_events(events)
@@ -348,7 +349,7 @@ async def find(request: Request) -> Response:
             "page_size_too_large",
             f"page_size {page_size} is over this server's {api.settings.max_page_size}",
         )
-    templates = wire.events_from(body.templates, "template")
+    templates = events_from_json(body.templates, "template")
     ids = await _run(
         api.engine.find_event_ids,
         wire.time_range(body.time_range),
@@ -391,8 +392,8 @@ async def related_uris(request: Request) -> Response:
     await _authorize(request, TokenScope.READ)
     api = _api(request)
     body = wire.decode(await _body(request), wire.RelatedBody)
-    templates = wire.events_from(body.templates, "template")
-    result_templates = wire.events_from(body.result_templates, "result template")
+    templates = events_from_json(body.templates, "template")
+    result_templates = events_from_json(body.result_templates, "result template")
     try:
         uris = await _run(
             api.engine.find_related_uris,
@@ -416,7 +417,7 @@ async def summary(request: Request) -> Response:
     groups = await _run(
         api.engine.summary,
         wire.time_range(body.time_range),
-        wire.events_from(body.templates, "template"),
+        events_from_json(body.templates, "template"),
         wire.storage_state(body.storage_state),
         body.group,
     )
@@ -461,7 +462,7 @@ async def put_blacklist(request: Request) -> Response:
     """Blacklist a template under an id (replacing one there): matching inserts get id 0."""
     await _authorize(request, TokenScope.ADMIN)
     control = _loaded(_api(request).extras.blacklist, "Blacklist")
-    (template,) = wire.events_from([wire.decode(await _body(request), dict[str, Any])], "template")
+    (template,) = events_from_json([wire.decode(await _body(request), dict[str, Any])], "template")
     template_id = request.path_params["template_id"]
     stored = await control.add(template_id, template)
     return JSONResponse({"id": template_id, "template": wire.event_json(stored)})
@@ -520,7 +521,7 @@ async def search(request: Request) -> Response:
         index.search,
         body.query,
         wire.time_range(body.time_range),
-        wire.events_from(body.templates, "template"),
+        events_from_json(body.templates, "template"),
         wire.storage_state(body.storage_state),
         body.offset,
         body.count,
@@ -550,7 +551,7 @@ async def changes(request: Request) -> Response:
     feed_request = feed.parse_request(
         dict(request.query_params),
         request.headers.get("last-event-id"),
-        wire.events_from(templates, "template"),
+        events_from_json(templates, "template"),
     )
     if feed_request.from_now:
         feed_request = dataclasses.replace(feed_request, since=await _run(api.engine.last_seq))

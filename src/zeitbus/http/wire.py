@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from zeitbus.errors import InvalidArgument
-from zeitbus.jsonl import error_reason, event_from_json, event_to_json
+from zeitbus.jsonl import error_reason, event_to_json
 from zeitbus.model import (
     INT64_MAX,
     INT64_MIN,
@@ -108,17 +108,6 @@ def decode(body: bytes, kind: Any) -> Any:
         return msgspec.json.decode(body, type=kind)
     except msgspec.DecodeError as error:  # ValidationError included
         raise InvalidArgument(error_reason(error, "body")) from None
-
-
-def events_from(items: list[dict[str, Any]], what: str = "event") -> list[Event]:
-    """Events (or templates) from their JSON objects; InvalidArgument naming the bad one."""
-    out = []
-    for n, item in enumerate(items, start=1):
-        try:
-            out.append(event_from_json(item))
-        except InvalidArgument as error:
-            raise InvalidArgument(f"{what} {n}: {error.message}") from None
-    return out
 
 
 def time_range(pair: tuple[int, int] | None) -> TimeRange | None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from zeitbus import ChangeKind, Engine, Event, ResultType, Subject, TimeRange
+import pytest
+
+from zeitbus import ChangeKind, Engine, Event, InvalidArgument, ResultType, Subject, TimeRange
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
 
 
@@ -147,3 +149,9 @@ def test_a_steady_stream_of_writes_is_not_taken_for_a_pause(tmp_path: Path) -> N
             n += 1000
         commits_apart = max(end - start for start, end in zip(starts, ends[1:], strict=False))
         assert store.folded_id == before or commits_apart >= store.checkpoint_interval
+
+
+def test_the_feed_refuses_a_seq_past_sqlites_integers(engine: Engine) -> None:
+    with pytest.raises(InvalidArgument, match="since must be a seq"):
+        engine.changes(2**63)
+    assert engine.changes(2**63 - 1) == []

@@ -20,6 +20,7 @@ from zeitbus import tokens
 from zeitbus.errors import DatabaseError, InvalidArgument, NothingMatched
 from zeitbus.ids import uid_from_str
 from zeitbus.model import (
+    INT64_MAX,
     UINT32_MAX,
     Change,
     Event,
@@ -552,8 +553,9 @@ class Engine:
         ``descending``: the newest ``limit`` changes after ``since`` (and
         before ``before``, to page on), newest first.
         """
-        if isinstance(since, bool) or not isinstance(since, int) or since < 0:
-            raise InvalidArgument(f"since must be a non-negative integer, got {since!r}")
+        for value, what in ((since, "since"), (before or 0, "before")):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+                raise InvalidArgument(f"{what} must be a seq (0 to 2**63 - 1), got {value!r}")
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= 1_000_000:
             raise InvalidArgument(f"limit must be between 1 and 1000000, got {limit!r}")
         return self.store.changes(since, limit, descending=descending, before=before)

@@ -38,7 +38,7 @@ from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument
 from zeitbus.http.wire import change_row
 from zeitbus.matching import matches_any
-from zeitbus.model import ChangeKind, Event
+from zeitbus.model import INT64_MAX, ChangeKind, Event
 
 MODES = ("normal", "longpoll", "continuous", "eventsource")
 PAGE = 1000  # changes read per look at the table
@@ -176,7 +176,8 @@ def parse_request(
     since_text = params.get("last-event-id") or last_event_id or params.get("since", "0")
     since_text = since_text.strip().strip('"')  # an SSE id is the JSON of the seq
     from_now = since_text == "now"
-    if not (from_now or since_text.isdigit()):
+    # A seq is a SQLite integer: past 2**63 - 1 it names nothing SQLite can compare.
+    if not (from_now or (since_text.isdigit() and int(since_text) <= INT64_MAX)):
         raise InvalidArgument(f"since must be a seq from this feed or 'now', not {since_text!r}")
     limit = None
     if "limit" in params:

@@ -40,14 +40,14 @@ def _env(data: Path) -> dict[str, str]:
     return env
 
 
-def spawn(data: Path) -> Daemon:
-    """Start the daemon and wait (with a deadline) for its daemon.json."""
+def spawn(data: Path, **environ: str) -> Daemon:
+    """Start the daemon (``environ`` added to its environment), wait for its daemon.json."""
     discovery = data / "daemon.json"
     discovery.unlink(missing_ok=True)
     log = data.parent / "daemon.log"
     process = subprocess.Popen(
         [sys.executable, "-m", "zeitbus", "daemon", "--log-level=INFO", f"--log-file={log}"],
-        env=_env(data),
+        env=_env(data) | environ,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -39,6 +39,46 @@ def test_the_daemon_serves_http_without_a_session_bus(data: Path) -> None:
     assert not Path(daemon.socket).exists()
 
 
+def test_the_extensions_run_without_a_session_bus(data: Path) -> None:
+    daemon = spawn(data)
+    try:
+        transport = httpx.HTTPTransport(uds=daemon.socket)
+        with httpx.Client(transport=transport, base_url="http://zeitbus") as owner:
+            spam = {"actor": "application://spam*"}
+            assert owner.put("/blacklist/no-spam", json=spam).status_code == 200
+            blocked = event_json("file:///a", T0) | {"actor": "application://spam.desktop"}
+            report = event_json("file:///home/me/quarterly-report.odt", T0 + 1)
+            report["subjects"][0]["text"] = "Quarterly report draft"
+            assert owner.post("/events", json=[blocked, report]).json()["ids"] == [0, 1]
+            found = owner.post("/search", json={"query": "quarterly"}).json()
+            assert [e["id"] for e in found["events"]] == [1]
+            assert owner.get("/data-sources").json() == {"data_sources": []}
+    finally:
+        assert daemon.stop() == 0
+    restarted = spawn(data)  # the blacklist was saved, the index kept
+    try:
+        transport = httpx.HTTPTransport(uds=restarted.socket)
+        with httpx.Client(transport=transport, base_url="http://zeitbus") as owner:
+            assert list(owner.get("/blacklist").json()["templates"]) == ["no-spam"]
+            found = owner.post("/search", json={"query": "report"}).json()
+            assert [e["id"] for e in found["events"]] == [1]
+    finally:
+        assert restarted.stop() == 0
+
+
+def test_disabled_extensions_are_not_served_without_a_bus_either(data: Path) -> None:
+    daemon = spawn(data, ZEITGEIST_DISABLED_EXTENSIONS="Blacklist;SearchEngine")
+    try:
+        transport = httpx.HTTPTransport(uds=daemon.socket)
+        with httpx.Client(transport=transport, base_url="http://zeitbus") as owner:
+            assert owner.get("/blacklist").json()["error"] == "not_loaded"
+            assert owner.post("/search", json={"query": "x"}).json()["error"] == "not_loaded"
+            assert owner.get("/data-sources").status_code == 200
+    finally:
+        assert daemon.stop() == 0
+    assert not (data / "fts.sqlite").exists()
+
+
 def test_heartbeats_are_bytes_on_the_wire_until_a_change_comes(data: Path) -> None:
     daemon = spawn(data)
     try:

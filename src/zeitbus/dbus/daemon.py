@@ -36,12 +36,12 @@ from dbus_fast.aio import MessageBus
 from zeitbus.dbus import takeover
 from zeitbus.dbus.blacklist import BlacklistService
 from zeitbus.dbus.datasources import DataSourceService
-from zeitbus.dbus.extensions import Extensions, load_extensions
-from zeitbus.dbus.index import IndexService
+from zeitbus.dbus.extensions import Services, start_services
 from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
 from zeitbus.dbus.transport import tolerate_full_socket
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
+from zeitbus.extensions import loaded as extensions
 from zeitbus.http import settings as http_settings
 
 if TYPE_CHECKING:
@@ -282,26 +282,30 @@ async def _start_http(
     engine: Engine,
     location: str,
     settings: http_settings.HttpSettings,
-    extensions: Extensions | None = None,
+    loaded: extensions.Loaded,
+    services: Services | None = None,
 ) -> HttpService | None:
     """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal.
 
-    It serves resources for the loaded extensions too. Its libraries are
-    imported here, so a daemon run with --no-http never loads them.
+    It serves resources for the loaded extensions too, changing them through
+    their D-Bus services when there are some (so the bus hears of changes
+    made over HTTP). Its libraries are imported here, so a daemon run with
+    --no-http never loads them.
     """
     if not settings.enabled:
         return None
     from zeitbus.http import server as http_server
-    from zeitbus.http.app import Extras
+    from zeitbus.http.app import BlacklistControl, DataSourceControl, Extras
 
-    extras = Extras()
-    if extensions is not None:
-        index = extensions.find(IndexService)
-        extras = Extras(
-            blacklist=extensions.find(BlacklistService),
-            datasources=extensions.find(DataSourceService),
-            index=None if index is None else index.index,
-        )
+    blacklist: BlacklistControl | None = None
+    if loaded.blacklist is not None:
+        found = None if services is None else services.find(BlacklistService)
+        blacklist = found or extensions.LocalBlacklist(loaded.blacklist)
+    datasources: DataSourceControl | None = None
+    if loaded.registry is not None:
+        found_registry = None if services is None else services.find(DataSourceService)
+        datasources = found_registry or extensions.LocalRegistry(loaded.registry)
+    extras = Extras(blacklist=blacklist, datasources=datasources, index=loaded.index)
     data_dir = None if location == MEMORY else Path(location).parent
     try:
         return await http_server.start(engine, settings, data_dir, extras)
@@ -339,8 +343,10 @@ async def _serve_without_bus(
     """No session bus (a server, a container, a login without one): keep the log open.
 
     The D-Bus interfaces are not served, but the daemon starts as it would
-    otherwise (the log opened, a Zeitgeist database taken over) and runs
-    until a signal stops it; its other interfaces serve the log meanwhile.
+    otherwise (the log opened, a Zeitgeist database taken over, the
+    extensions loaded: the blacklist filters inserts, the full-text index
+    follows the log) and runs until a signal stops it; its other interfaces
+    serve the log meanwhile.
     """
     logger.warning(
         "No session bus (%s): not serving %s on D-Bus; running until stopped",
@@ -349,15 +355,18 @@ async def _serve_without_bus(
     )
     settings = _http_settings(options, environ)
     engine = await asyncio.to_thread(open_engine, location, environ)
+    loaded = extensions.Loaded()
+    http = None
     try:
-        http = await _start_http(engine, location, settings)
+        loaded = await asyncio.to_thread(extensions.load, engine, environ)
+        await loaded.start()
+        http = await _start_http(engine, location, settings, loaded)
         logger.info("Log open at %s without D-Bus", location)
         await stop.wait()
-        if http is not None:
-            await http.stop()
     finally:
         if http is not None:
             await http.stop()
+        await loaded.stop()
         await asyncio.to_thread(engine.close)
     return EXIT_OK
 
@@ -383,17 +392,20 @@ async def _serve_on(
 
     settings = _http_settings(options, environ)
     engine = await asyncio.to_thread(open_engine, location, environ)
-    extensions = Extensions()
+    loaded = extensions.Loaded()
+    services = Services()
     http = None
     try:
-        extensions = await load_extensions(engine, bus, environ)
+        loaded = await asyncio.to_thread(extensions.load, engine, environ)
+        await loaded.start()
+        services = await start_services(loaded, engine, bus)
         service = LogService(
-            engine, bus, datapath=location, on_quit=stop.set, extensions=extensions.names
+            engine, bus, datapath=location, on_quit=stop.set, extensions=loaded.names
         )
         names = _Names(stop)
         bus.add_message_handler(names.handle)
         await service.start()
-        http = await _start_http(engine, location, settings, extensions)
+        http = await _start_http(engine, location, settings, loaded, services)
         await _own_name(bus, names)
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
         logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)
@@ -408,11 +420,14 @@ async def _serve_on(
             await http.stop()
             http = None
         await service.stop()
-        await extensions.stop()
+        await services.stop()
+        services = Services()
         if bus.connected:
             await bus.release_name(ENGINE_BUS_NAME)
     finally:
         if http is not None:
             await http.stop()
+        await services.stop()
+        await loaded.stop()
         await asyncio.to_thread(engine.close)
     return EXIT_OK

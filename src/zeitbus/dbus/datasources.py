@@ -5,8 +5,9 @@ ties the caller's unique bus name to the source (upstream's only use of the
 sender); this service follows NameOwnerChanged and marks a source not
 running, with DataSourceDisconnected, when the last name that registered it
 goes away. Signals go out before the method's reply, as upstream's do.
-Last-seen times are saved every ``FLUSH_INTERVAL`` and when the daemon
-stops, as upstream does; registrations and enabled flags at once.
+The registry's last-seen times are saved by ``zeitbus.extensions.loaded``
+(periodically and when the daemon stops, as upstream does); registrations
+and enabled flags are saved at once.
 
 Templates are decoded as upstream's ``Events.from_variant`` does: a NULL
 event in the list is skipped, a struct with too few fields is
@@ -38,7 +39,6 @@ logger = logging.getLogger(__name__)
 PATH = "/org/gnome/zeitgeist/data_source_registry"
 INTERFACE = "org.gnome.zeitgeist.DataSourceRegistry"
 SOURCE = "(sssa(asaasay)bxb)"
-FLUSH_INTERVAL = 5 * 60.0  # seconds between saves of the last-seen times (upstream's)
 
 METHODS = (
     Method("GetDataSources", (), ("a" + SOURCE,)),
@@ -95,31 +95,17 @@ class DataSourceService:
             SIGNALS,
             ordered=True,
         )
-        self._flusher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Export the interface, follow bus names, save last-seen times periodically."""
+        """Export the interface and follow bus names."""
         self._object.export()
         self.bus.add_message_handler(self._signal)
         await add_match(self.bus, NAME_OWNER_CHANGED)
-        self._flusher = asyncio.ensure_future(self._flush_periodically())
 
     async def stop(self) -> None:
-        """Stop taking calls and save the last-seen times."""
+        """Stop taking calls."""
         self.bus.remove_message_handler(self._signal)
-        if self._flusher is not None:
-            self._flusher.cancel()
         await self._object.stop()
-        await asyncio.to_thread(self.registry.flush)
-
-    async def _flush_periodically(self) -> None:
-        """Save last-seen times every FLUSH_INTERVAL; a failure is logged and retried."""
-        while True:
-            await asyncio.sleep(FLUSH_INTERVAL)
-            try:
-                await asyncio.to_thread(self.registry.flush)
-            except Exception:
-                logger.exception("Saving the data-source registry failed")
 
     def _signal(self, msg: Message) -> bool:
         """dbus-fast message handler: a vanished name may stop sources; passes everything on."""

@@ -4,10 +4,9 @@ Theory of operation. Upstream's daemon proxies these two methods to a
 separate Xapian indexer process; Zeitbus serves them itself from
 ``zeitbus.extensions.fts`` (SQLite FTS5, ``fts.sqlite`` beside the log).
 
-The index follows the changes feed. It catches up in a worker thread when
-the service starts and again whenever the engine commits an insert, import
-or delete (an engine commit hook wakes the follower task), so the bus is
-never blocked by indexing. A search runs in a worker thread too and first
+The index follows the changes feed (``zeitbus.extensions.loaded`` keeps it
+current, in a worker thread, so the bus is never blocked by indexing). A
+search runs in a worker thread too and first
 catches up to the feed's end, so it sees every event whose insert returned
 before it was called.
 
@@ -28,8 +27,6 @@ with an operator missing an operand is InvalidArgument with Xapian's message
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 from typing import Any
 
 from dbus_fast.aio import MessageBus
@@ -39,8 +36,6 @@ from zeitbus.dbus.objects import ExportedObject, Method
 from zeitbus.errors import InvalidArgument
 from zeitbus.extensions.fts import RELEVANCIES_RESULT_TYPES, Found, FullTextIndex
 from zeitbus.model import StorageState, TimeRange
-
-logger = logging.getLogger(__name__)
 
 PATH = "/org/gnome/zeitgeist/index/activity"
 INTERFACE = "org.gnome.zeitgeist.Index"
@@ -75,7 +70,7 @@ METHODS = (
 
 
 class IndexService:
-    """Serves full-text search over ``index`` on ``bus`` and keeps the index up to date."""
+    """Serves full-text search over ``index`` on ``bus``."""
 
     def __init__(self, index: FullTextIndex, bus: MessageBus) -> None:
         self.index = index
@@ -86,47 +81,14 @@ class IndexService:
             METHODS,
             {"Search": self.search, "SearchWithRelevancies": self.search_with_relevancies},
         )
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wake = asyncio.Event()
-        self._follower: asyncio.Task[None] | None = None
-        self._stopped = False
 
     async def start(self) -> None:
-        """Export the interface and start following the feed (a first catch-up at once)."""
-        self._loop = asyncio.get_running_loop()
-        self.index.engine.add_commit_hook(self._committed)
-        self._wake.set()
-        self._follower = asyncio.ensure_future(self._follow())
+        """Export the interface."""
         self._object.export()
 
     async def stop(self) -> None:
-        """Stop taking calls, stop following, close the index."""
-        self._stopped = True
+        """Stop taking calls."""
         await self._object.stop()
-        if self._follower is not None:
-            self._follower.cancel()
-            await asyncio.gather(self._follower, return_exceptions=True)
-        await asyncio.to_thread(self.index.close)
-
-    def _committed(self) -> None:
-        """Engine commit hook (any thread): wake the follower."""
-        loop = self._loop
-        if loop is None or self._stopped:
-            return
-        # A closed loop means the daemon is stopping: nothing left to wake.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wake.set)
-
-    async def _follow(self) -> None:
-        """Catch up whenever woken; a failure is logged and retried at the next wake-up."""
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            try:
-                cursor = await asyncio.to_thread(self.index.catch_up)
-                logger.debug("Full-text index at seq %d", cursor)
-            except Exception:
-                logger.exception("Updating the full-text index failed")
 
     async def search(
         self,

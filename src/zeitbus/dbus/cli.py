@@ -12,9 +12,7 @@ from pathlib import Path
 
 import click
 
-from zeitbus.dbus import service_files
-from zeitbus.dbus.daemon import (
-    EXIT_ERROR,
+from zeitbus.daemon import (
     LOG_LEVELS,
     Options,
     database_location,
@@ -22,7 +20,9 @@ from zeitbus.dbus.daemon import (
     setup_logging,
     vacuum,
 )
+from zeitbus.dbus import service_files
 from zeitbus.dbus.log import ZEITGEIST_VERSION
+from zeitbus.dbus.session import EXIT_ERROR
 
 _OPTIONS = "--version -v --no-datahub --vacuum --replace -r --quit -q --log-level --log-file --help"
 

@@ -1,12 +1,13 @@
-"""The daemon: Zeitgeist's ``zeitgeist-daemon`` behaviour around the Log service.
+"""The daemon: the log, its extensions, and the interfaces that serve them.
 
-What it does, in upstream's order (docs/ZEITGEIST.md §1, ``zeitgeist-daemon.vala``):
-connect to the session bus; if ``org.gnome.zeitgeist.Engine`` already has an
-owner, ask it to Quit with ``--replace`` or ``--quit``, else exit 10; open the
-log (exit 21 if it cannot be opened, 22 if it is locked); export the Log
-interface; then take the name, waiting up to 10 s for a replaced instance to
-let go of it. It runs until Quit, SIGHUP, SIGINT or SIGTERM (exit 0), or until
-it loses the name or the bus.
+``zeitbus daemon`` behaves as Zeitgeist's ``zeitgeist-daemon`` on the session
+bus (``zeitbus.dbus.session``: an existing instance, --replace, --quit, the
+engine's name) and serves the HTTP API (``zeitbus.http``) from the same
+event loop. In order: connect to the session bus (none is not fatal: the
+log is served over HTTP alone); make way for us on it; open the log (exit
+21 if it cannot be opened, 22 if it is locked); load the extensions; export
+the D-Bus objects; listen for HTTP; take the bus name. It runs until Quit,
+SIGHUP, SIGINT or SIGTERM (exit 0), or until it loses the name or the bus.
 
 Where the log lives: ``--data-dir`` (or ``ZEITBUS_DATA_DIR``) if given, else
 ``$ZEITGEIST_DATABASE_PATH`` (``:memory:`` for a log that lives and dies with
@@ -30,15 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from dbus_fast import BusType, Message, MessageType, NameFlag, RequestNameReply
-from dbus_fast.aio import MessageBus
-
 from zeitbus.dbus import takeover
 from zeitbus.dbus.blacklist import BlacklistService
 from zeitbus.dbus.datasources import DataSourceService
-from zeitbus.dbus.extensions import Services, start_services
-from zeitbus.dbus.log import ENGINE_BUS_NAME, LOG_INTERFACE, LOG_PATH, LogService
-from zeitbus.dbus.transport import tolerate_full_socket
+from zeitbus.dbus.log import ENGINE_BUS_NAME
+from zeitbus.dbus.session import EXIT_ERROR, Refused, Session
 from zeitbus.engine import DB_NAME, Engine, default_data_dir
 from zeitbus.errors import DatabaseBusy, ZeitbusError
 from zeitbus.extensions import loaded as extensions
@@ -50,14 +47,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 EXIT_OK = 0
-EXIT_ERROR = 1
-EXIT_EXISTING_INSTANCE = 10
 EXIT_CANNOT_OPEN = 21
 EXIT_LOCKED = 22
 
 MEMORY = ":memory:"
-TAKEOVER_TIMEOUT = 10.0  # seconds to wait for a replaced instance to release the name
-QUIT_TIMEOUT = 10.0  # seconds to wait for a running instance to answer Quit
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -198,73 +191,6 @@ def run(options: Options, environ: Mapping[str, str] | None = None) -> int:
         return error.status
 
 
-async def _call_bus(bus: MessageBus, member: str, signature: str, *body: object) -> Message:
-    reply = await bus.call(
-        Message(
-            destination="org.freedesktop.DBus",
-            path="/org/freedesktop/DBus",
-            interface="org.freedesktop.DBus",
-            member=member,
-            signature=signature,
-            body=list(body),
-        )
-    )
-    if reply.message_type is MessageType.ERROR:
-        raise StartupError(EXIT_ERROR, f"{member} failed: {reply.error_name} {reply.body}")
-    return reply
-
-
-async def _quit_instance(bus: MessageBus) -> None:
-    """Call Quit on the running instance and wait for its answer (or its silence)."""
-    call = Message(
-        destination=ENGINE_BUS_NAME, path=LOG_PATH, interface=LOG_INTERFACE, member="Quit"
-    )
-    try:
-        reply = await asyncio.wait_for(bus.call(call), QUIT_TIMEOUT)
-    except TimeoutError:
-        logger.warning("The running instance did not answer Quit")
-        return
-    if reply.message_type is MessageType.ERROR:
-        # NoReply is what a daemon that quits before answering gives.
-        logger.info("Quit: %s", reply.error_name)
-
-
-class _Names:
-    """Follows NameAcquired and NameLost for the engine's bus name."""
-
-    def __init__(self, stop: asyncio.Event) -> None:
-        self.acquired = asyncio.Event()
-        self._stop = stop
-
-    def handle(self, msg: Message) -> bool:
-        if (
-            msg.message_type is MessageType.SIGNAL
-            and msg.sender == "org.freedesktop.DBus"
-            and msg.body[:1] == [ENGINE_BUS_NAME]
-        ):
-            if msg.member == "NameAcquired":
-                self.acquired.set()
-            elif msg.member == "NameLost" and self.acquired.is_set() and not self._stop.is_set():
-                logger.warning("Lost the name %s; stopping", ENGINE_BUS_NAME)
-                self._stop.set()
-        return False
-
-
-async def _own_name(bus: MessageBus, names: _Names) -> None:
-    """Take the engine's name, waiting a while if an instance we asked to quit holds it."""
-    reply = await bus.request_name(ENGINE_BUS_NAME, NameFlag.NONE)
-    if reply in (RequestNameReply.PRIMARY_OWNER, RequestNameReply.ALREADY_OWNER):
-        names.acquired.set()
-        return
-    logger.debug("Waiting %.0f seconds to acquire the name...", TAKEOVER_TIMEOUT)
-    try:
-        await asyncio.wait_for(names.acquired.wait(), TAKEOVER_TIMEOUT)
-    except TimeoutError:
-        raise StartupError(
-            EXIT_EXISTING_INSTANCE, "Timeout reached, unable to acquire name!"
-        ) from None
-
-
 def _http_settings(options: Options, environ: Mapping[str, str]) -> http_settings.HttpSettings:
     """The config file's HTTP settings with the command line's on top."""
     try:
@@ -283,7 +209,7 @@ async def _start_http(
     location: str,
     settings: http_settings.HttpSettings,
     loaded: extensions.Loaded,
-    services: Services | None = None,
+    bus: Session | None = None,
 ) -> HttpService | None:
     """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal.
 
@@ -299,11 +225,11 @@ async def _start_http(
 
     blacklist: BlacklistControl | None = None
     if loaded.blacklist is not None:
-        found = None if services is None else services.find(BlacklistService)
+        found = None if bus is None else bus.find(BlacklistService)
         blacklist = found or extensions.LocalBlacklist(loaded.blacklist)
     datasources: DataSourceControl | None = None
     if loaded.registry is not None:
-        found_registry = None if services is None else services.find(DataSourceService)
+        found_registry = None if bus is None else bus.find(DataSourceService)
         datasources = found_registry or extensions.LocalRegistry(loaded.registry)
     extras = Extras(blacklist=blacklist, datasources=datasources, index=loaded.index)
     data_dir = None if location == MEMORY else Path(location).parent
@@ -322,112 +248,66 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
     for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     try:
-        bus = tolerate_full_socket(await MessageBus(bus_type=BusType.SESSION).connect())
+        bus: Session | None = await Session.connect(stop)
     except Exception as error:  # no address, no socket, auth refused: all the same to us
         if options.quit or options.replace:
             raise StartupError(EXIT_ERROR, f"cannot connect to the session bus: {error}") from error
-        return await _serve_without_bus(options, location, stop, environ, error)
-    try:
-        return await _serve_on(bus, options, location, stop, environ)
-    finally:
-        bus.disconnect()
-
-
-async def _serve_without_bus(
-    options: Options,
-    location: str,
-    stop: asyncio.Event,
-    environ: Mapping[str, str],
-    error: Exception,
-) -> int:
-    """No session bus (a server, a container, a login without one): keep the log open.
-
-    The D-Bus interfaces are not served, but the daemon starts as it would
-    otherwise (the log opened, a Zeitgeist database taken over, the
-    extensions loaded: the blacklist filters inserts, the full-text index
-    follows the log) and runs until a signal stops it; its other interfaces
-    serve the log meanwhile.
-    """
-    logger.warning(
-        "No session bus (%s): not serving %s on D-Bus; running until stopped",
-        error,
-        ENGINE_BUS_NAME,
-    )
-    settings = _http_settings(options, environ)
-    engine = await asyncio.to_thread(open_engine, location, environ)
-    loaded = extensions.Loaded()
-    http = None
-    try:
-        loaded = await asyncio.to_thread(extensions.load, engine, environ)
-        await loaded.start()
-        http = await _start_http(engine, location, settings, loaded)
-        logger.info("Log open at %s without D-Bus", location)
-        await stop.wait()
-    finally:
-        if http is not None:
-            await http.stop()
-        await loaded.stop()
-        await asyncio.to_thread(engine.close)
-    return EXIT_OK
-
-
-async def _serve_on(
-    bus: MessageBus,
-    options: Options,
-    location: str,
-    stop: asyncio.Event,
-    environ: Mapping[str, str],
-) -> int:
-    owner = await _call_bus(bus, "NameHasOwner", "s", ENGINE_BUS_NAME)
-    if owner.body[0]:
-        if not (options.replace or options.quit):
-            raise StartupError(
-                EXIT_EXISTING_INSTANCE,
-                "An existing instance was found. Please use --replace to stop it "
-                "and start a new instance.",
-            )
-        await _quit_instance(bus)
-    if options.quit:
-        return EXIT_OK
-
-    settings = _http_settings(options, environ)
-    engine = await asyncio.to_thread(open_engine, location, environ)
-    loaded = extensions.Loaded()
-    services = Services()
-    http = None
-    try:
-        loaded = await asyncio.to_thread(extensions.load, engine, environ)
-        await loaded.start()
-        services = await start_services(loaded, engine, bus)
-        service = LogService(
-            engine, bus, datapath=location, on_quit=stop.set, extensions=loaded.names
+        # A server, a container, a login without a bus: the log is served all the same.
+        logger.warning(
+            "No session bus (%s): not serving %s on D-Bus; running until stopped",
+            error,
+            ENGINE_BUS_NAME,
         )
-        names = _Names(stop)
-        bus.add_message_handler(names.handle)
-        await service.start()
-        http = await _start_http(engine, location, settings, loaded, services)
-        await _own_name(bus, names)
+        bus = None
+    try:
+        if bus is not None:
+            await bus.make_way(replace=options.replace, quit=options.quit)
+            if options.quit:
+                return EXIT_OK
+        settings = _http_settings(options, environ)
+        engine = await asyncio.to_thread(open_engine, location, environ)
+        try:
+            await _serve_log(engine, location, settings, bus, stop, environ)
+        finally:
+            await asyncio.to_thread(engine.close)
+    except Refused as error:
+        raise StartupError(error.status, str(error)) from error
+    finally:
+        if bus is not None:
+            bus.disconnect()
+    return EXIT_OK
+
+
+async def _serve_log(
+    engine: Engine,
+    location: str,
+    settings: http_settings.HttpSettings,
+    bus: Session | None,
+    stop: asyncio.Event,
+    environ: Mapping[str, str],
+) -> None:
+    """Serve the open log until told to stop (or until the bus goes, if there is one)."""
+    loaded = extensions.Loaded()
+    http = None
+    try:
+        loaded = await asyncio.to_thread(extensions.load, engine, environ)
+        await loaded.start()
+        if bus is not None:
+            await bus.start(engine, loaded, location)
+        http = await _start_http(engine, location, settings, loaded, bus)
+        if bus is not None:
+            await bus.own_name()
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
-        logger.info("Serving %s from %s", ENGINE_BUS_NAME, location)
-        disconnected = asyncio.ensure_future(bus.wait_for_disconnect())  # type: ignore[no-untyped-call]
-        stopped = asyncio.ensure_future(stop.wait())
-        await asyncio.wait((disconnected, stopped), return_when=asyncio.FIRST_COMPLETED)
-        if disconnected.done() and not disconnected.cancelled():
-            logger.warning("The bus connection closed (%s); stopping", disconnected.exception())
-        for waiter in (disconnected, stopped):
+        logger.info("Serving the log at %s%s", location, "" if bus else " without D-Bus")
+        waiters: list[asyncio.Future[object]] = [asyncio.ensure_future(stop.wait())]
+        if bus is not None:
+            waiters.append(asyncio.ensure_future(bus.closed()))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
             waiter.cancel()
-        if http is not None:
-            await http.stop()
-            http = None
-        await service.stop()
-        await services.stop()
-        services = Services()
-        if bus.connected:
-            await bus.release_name(ENGINE_BUS_NAME)
     finally:
         if http is not None:
             await http.stop()
-        await services.stop()
+        if bus is not None:
+            await bus.stop()
         await loaded.stop()
-        await asyncio.to_thread(engine.close)
-    return EXIT_OK

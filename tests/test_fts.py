@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from zeitbus.extensions.fts import (
     FullTextIndex,
     app_name,
     document,
+    file_path,
     split_name,
     uri_words,
 )
@@ -176,6 +178,20 @@ def test_operator_soup_translates_to_valid_fts5(parts: list[str]) -> None:
 
 
 # -- what a document holds ---------------------------------------------------------
+
+
+@given(st.text(alphabet=st.characters(exclude_categories=["Cs"])))
+def test_a_file_uris_path_is_the_one_urlsplit_gives(rest: str) -> None:
+    """The quick path for usual file URIs agrees with urlsplit on any text after the scheme."""
+
+    def outcome(path_of: Callable[[str], str], uri: str) -> str | tuple[str, str]:
+        try:
+            return path_of(uri)
+        except ValueError as error:  # urlsplit's, for a malformed host part
+            return ("ValueError", str(error))
+
+    for uri in (f"file:///{rest}", f"file://{rest}", f"FILE:///{rest}"):
+        assert outcome(file_path, uri) == outcome(lambda u: unquote(urlsplit(u).path), uri)
 
 
 def test_uri_words_follow_upstream() -> None:

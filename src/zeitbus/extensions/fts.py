@@ -37,6 +37,7 @@ connection per thread and, with WAL, never wait for the writer.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import posixpath
 import re
@@ -82,6 +83,8 @@ CREATE VIRTUAL TABLE IF NOT EXISTS document USING fts5(
     {", ".join(COLUMNS)}, tokenize = 'unicode61 remove_diacritics 2'
 );
 """
+_PLACES = ", ".join("?" * len(COLUMNS))
+_INSERT_DOCUMENT = f"INSERT INTO document (rowid, {', '.join(COLUMNS)}) VALUES (?, {_PLACES})"
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
@@ -109,6 +112,8 @@ class Found:
     matches: int
 
 
+# Indexing repeats the same names (folders above all) for event after event.
+@functools.lru_cache(maxsize=8192)
 def split_name(name: str) -> str:
     """A file name as words: the name, and if it differs, without _ and camelCase split.
 
@@ -116,7 +121,7 @@ def split_name(name: str) -> str:
     that are mostly not digits), so ``ProjectPlan`` is found by ``plan``.
     """
     words = name.replace("_", " ")
-    digits = sum(char.isdigit() for char in words)
+    digits = sum(map(str.isdigit, words))
     if len(words) > 5 and digits < len(words) / 2:
         words = _CAMEL.sub(" ", words)
     return name if words == name else f"{name} {words}"
@@ -145,23 +150,50 @@ def uri_words(uri: str, origin: str = "", home: str = "") -> tuple[str, str, str
     if scheme == "mailto":
         user, at, domain = uri[len("mailto:") :].partition("@")
         return (user, "", domain) if at else ("", "", "")
+    if scheme == "file":
+        try:
+            path = file_path(uri)
+        except ValueError:  # urlsplit's: a malformed host part
+            return "", "", ""
+        return (
+            split_name(posixpath.basename(path)),
+            _directory_words(posixpath.dirname(path), home),
+            "",
+        )
     try:
         parts = urlsplit(uri)
     except ValueError:
         return "", "", ""
     path = unquote(parts.path)
     name = posixpath.basename(path.rstrip("/")) if scheme.startswith("http") else ""
-    if scheme == "file":
-        dirs: list[str] = []
-        directory = posixpath.dirname(path)
-        while len(directory) > 2 and len(dirs) < 3 and directory != home:
-            dirs.append(split_name(posixpath.basename(directory)))
-            directory = posixpath.dirname(directory)
-        return split_name(posixpath.basename(path)), " ".join(dirs), ""
     if scheme.startswith("http"):
         host = urlsplit(origin).hostname if origin else parts.hostname
         return split_name(name), "", _unicode_host(host or "")
     return posixpath.basename(path)[:30], "", parts.netloc[:30]
+
+
+def file_path(uri: str) -> str:
+    """``unquote(urlsplit(uri).path)`` of a file URI, without urlsplit for the usual ones.
+
+    A ``file:///`` URI without a query, a fragment, or the tab and line
+    breaks urlsplit drops has its path right after the scheme.
+    """
+    if uri.startswith("file:///") and not _URLSPLIT_EDITS.intersection(uri):
+        return unquote(uri[7:])
+    return unquote(urlsplit(uri).path)
+
+
+_URLSPLIT_EDITS = frozenset("?#\t\n\r")
+
+
+@functools.lru_cache(maxsize=8192)
+def _directory_words(directory: str, home: str) -> str:
+    """The words of the (at most three) folders a file is in, nearest first, below home."""
+    dirs: list[str] = []
+    while len(directory) > 2 and len(dirs) < 3 and directory != home:
+        dirs.append(split_name(posixpath.basename(directory)))
+        directory = posixpath.dirname(directory)
+    return " ".join(dirs)
 
 
 def _unicode_host(host: str) -> str:
@@ -294,20 +326,23 @@ class FullTextIndex:
             return cursor
 
     def _apply(self, changes: Sequence[Change], by_id: dict[int, Event], cursor: int) -> None:
+        # Applied change by change, each id's row would be deleted, then written
+        # again if the change is an insert and the event is still stored (an
+        # insert whose event is gone again indexes nothing: its tombstone
+        # follows). The end state is the same as deleting every id's row, then
+        # writing those of the inserted events still stored: two executemany.
+        touched = list(dict.fromkeys(change.id for change in changes))
+        inserted = {change.id for change in changes if change.kind is ChangeKind.INSERT}
+        rows = [
+            (event_id, *document(by_id[event_id], self.home).values())
+            for event_id in touched
+            if event_id in inserted and event_id in by_id
+        ]
         conn = self._writer
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for change in changes:
-                event_id = change.id
-                conn.execute("DELETE FROM document WHERE rowid = ?", (event_id,))
-                event = by_id.get(event_id)
-                # An insert whose event is gone again indexes nothing: its tombstone follows.
-                if change.kind is ChangeKind.INSERT and event is not None:
-                    conn.execute(
-                        f"INSERT INTO document (rowid, {', '.join(COLUMNS)})"
-                        f" VALUES (?, {', '.join('?' * len(COLUMNS))})",
-                        (event_id, *document(event, self.home).values()),
-                    )
+            conn.executemany("DELETE FROM document WHERE rowid = ?", [(i,) for i in touched])
+            conn.executemany(_INSERT_DOCUMENT, rows)
             conn.execute("UPDATE state SET value = ? WHERE key = 'cursor'", (str(cursor),))
             conn.execute("COMMIT")
         except BaseException:

@@ -199,6 +199,19 @@ def test_bad_feed_parameters_get_400(api: Api) -> None:
     api.run(test)
 
 
+def test_a_burst_of_streams_opens_no_more_than_the_limit(api: Api) -> None:
+    async def test(client: httpx.AsyncClient) -> None:
+        params: dict[str, str | int] = {"feed": "longpoll", "since": "now", "timeout": 30000}
+        burst = [asyncio.ensure_future(client.get("/changes", params=params)) for _ in range(5)]
+        await _until_waiting(api, 2)
+        await asyncio.to_thread(_store, api, 1)
+        statuses = sorted(answer.status_code for answer in await asyncio.gather(*burst))
+        assert statuses == [200, 200, 429, 429, 429]
+        assert api.app.state.api.streams == 0  # every place given back
+
+    api.run(test)
+
+
 def test_open_streams_are_limited_with_429(api: Api) -> None:
     async def test(client: httpx.AsyncClient) -> None:
         params: dict[str, str | int] = {"feed": "longpoll", "since": "now", "timeout": 30000}

@@ -576,18 +576,22 @@ async def changes(request: Request) -> Response:
         "continuous": "application/x-ndjson",
         "eventsource": "text/event-stream",
     }[feed_request.mode]
-    return StreamingResponse(
-        _counted(api, body), media_type=media, headers={"Cache-Control": "no-cache"}
-    )
+    api.streams += 1  # taken here, with the check: a burst cannot slip past the limit
+    return _CountedStream(api, body, media_type=media, headers={"Cache-Control": "no-cache"})
 
 
-async def _counted(api: Api, body: Any) -> Any:
-    api.streams += 1
-    try:
-        async for chunk in body:
-            yield chunk
-    finally:
-        api.streams -= 1
+class _CountedStream(StreamingResponse):
+    """A feed stream that gives its place back when it ends, however it ends."""
+
+    def __init__(self, api: Api, body: Any, **kwargs: Any) -> None:
+        super().__init__(body, **kwargs)
+        self._api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._api.streams -= 1
 
 
 Endpoint = Callable[[Request], Awaitable[Response]]

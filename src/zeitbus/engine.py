@@ -242,7 +242,12 @@ class Engine:
 
     def add_commit_hook(self, hook: CommitHook) -> None:
         """Call ``hook`` after every insert, import or delete commits (feed readers wake on it)."""
-        self._after_commit.append(hook)
+        # A new list, not an append: a commit in another thread iterates the old one.
+        self._after_commit = [*self._after_commit, hook]
+
+    def remove_commit_hook(self, hook: CommitHook) -> None:
+        """Stop calling ``hook`` (one added before; anything else is ignored)."""
+        self._after_commit = [h for h in self._after_commit if h is not hook]
 
     def _committed(self) -> None:
         for hook in self._after_commit:

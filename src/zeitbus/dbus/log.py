@@ -40,6 +40,7 @@ from dbus_fast.aio import MessageBus
 from dbus_fast.annotations import DBusSignature
 from dbus_fast.service import ServiceInterface, dbus_property
 
+from zeitbus.commits import on_commit
 from zeitbus.dbus.codec import (
     event_to_wire,
     events_to_insert,
@@ -218,8 +219,8 @@ class LogService:
         self._object.after_reply("Quit", on_quit)  # the reply goes out before the daemon stops
         self._object.after_reply("DeleteEvents", self._purge_soon)
         self._purges: set[asyncio.Task[None]] = set()
-        self._loop: asyncio.AbstractEventLoop | None = None
         self._committed_elsewhere = asyncio.Event()
+        self._unhook: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Export the interface and start listening (before the bus name is taken)."""
@@ -227,25 +228,18 @@ class LogService:
         self._object.export()
         self.bus.add_message_handler(self._signal)
         await add_match(self.bus, NAME_OWNER_CHANGED)
-        self._loop = asyncio.get_running_loop()
-        self.engine.add_commit_hook(self._committed)
+        # Every commit in this process wakes the poll at once, not at its next
+        # tick: events another route stored (the HTTP API) reach the monitors
+        # at once. The D-Bus calls' own catch-up and the poll's share the
+        # feed's cursor, so nothing is notified twice.
+        self._unhook = on_commit(self.engine, self._committed_elsewhere.set)
         self._poll = asyncio.ensure_future(self._poll_feed())
-
-    def _committed(self) -> None:
-        """Engine commit hook (any thread): look at the feed now, not at the next tick.
-
-        Events another route of this process stored (the HTTP API) reach the
-        monitors at once; the D-Bus calls' own catch-up and this one share the
-        feed's cursor, so nothing is notified twice.
-        """
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._committed_elsewhere.set)
 
     async def stop(self) -> None:
         """Stop taking calls, let the calls in progress finish (a while), stop the poll."""
         self.bus.remove_message_handler(self._signal)
+        if self._unhook is not None:
+            self._unhook()
         if self._poll is not None:
             self._poll.cancel()
         await self._object.stop()

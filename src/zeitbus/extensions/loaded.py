@@ -24,12 +24,12 @@ upstream, has no index there.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from zeitbus.commits import on_commit
 from zeitbus.engine import Engine
 from zeitbus.extensions.blacklist import Blacklist
 from zeitbus.extensions.conf import ExtensionConf
@@ -70,13 +70,12 @@ class Loaded:
     _follower: asyncio.Task[None] | None = None
     _flusher: asyncio.Task[None] | None = None
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
-    _loop: asyncio.AbstractEventLoop | None = None
+    _unhook: Callable[[], None] | None = None
 
     async def start(self) -> None:
         """Start keeping the cores current: the index catches up at once, then on commits."""
-        self._loop = asyncio.get_running_loop()
         if self.index is not None:
-            self.index.engine.add_commit_hook(self._committed)
+            self._unhook = on_commit(self.index.engine, self._wake.set)
             self._wake.set()
             self._follower = asyncio.ensure_future(self._follow(self.index))
         if self.registry is not None:
@@ -84,7 +83,9 @@ class Loaded:
 
     async def stop(self) -> None:
         """Stop following, save the registry, close the index (failures are logged)."""
-        self._loop = None
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
         for task in (self._follower, self._flusher):
             if task is not None:
                 task.cancel()
@@ -100,15 +101,6 @@ class Loaded:
     def _close_index(self) -> None:
         if self.index is not None:
             self.index.close()
-
-    def _committed(self) -> None:
-        """Engine commit hook (any thread): wake the index's follower."""
-        loop = self._loop
-        if loop is None:
-            return
-        # A closed loop means the daemon is stopping: nothing left to wake.
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._wake.set)
 
     async def _follow(self, index: FullTextIndex) -> None:
         """Catch up whenever woken; a failure is logged and retried at the next wake-up."""

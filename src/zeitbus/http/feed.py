@@ -27,13 +27,13 @@ D-Bus's NotifyDelete ignores templates. ``last_seq`` is the last change
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
+from zeitbus.commits import on_commit
 from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument
 from zeitbus.http.wire import change_row
@@ -50,32 +50,30 @@ POLL_SECONDS = 1.0  # how often waiting streams look for other processes' change
 class FeedWatch:
     """Wakes feed streams when the log changes.
 
-    ``poke`` may be called from any thread (the engine's commit hook); the
-    waiters run on the event loop. While anyone waits, a poller also looks at
-    the feed's end once a second, for changes committed by other processes.
+    The engine's commits wake the waiters on the event loop (``on_commit``).
+    While anyone waits, a poller also looks at the feed's end once a second,
+    for changes committed by other processes.
     """
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._unhook: Callable[[], None] | None = None
         self._changed = asyncio.Event()
         self._waiters = 0
         self._poller: asyncio.Task[None] | None = None
         self._seen = 0
-        self._hooked = False
         self.version = 0  # changes seen so far; a reader notes it before reading the feed
 
     def start(self) -> None:
-        """Bind to the running loop and follow the engine's commits (once)."""
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
-            if not self._hooked:
-                self._engine.add_commit_hook(self.poke)
-                self._hooked = True
+        """Follow the engine's commits on the running loop (once)."""
+        if self._unhook is None:
+            self._unhook = on_commit(self._engine, self._wake)
 
     async def stop(self) -> None:
         """Stop looking (streams still waiting time out as usual)."""
-        self._loop = None
+        if self._unhook is not None:
+            self._unhook()
+            self._unhook = None
         if self._poller is not None:
             self._poller.cancel()
             await asyncio.gather(self._poller, return_exceptions=True)
@@ -84,13 +82,6 @@ class FeedWatch:
     def waiting(self) -> int:
         """How many streams wait for a change now."""
         return self._waiters
-
-    def poke(self) -> None:
-        """Something was committed: wake every waiting stream (any thread)."""
-        loop = self._loop
-        if loop is not None:
-            with contextlib.suppress(RuntimeError):  # the loop is closing
-                loop.call_soon_threadsafe(self._wake)
 
     def _wake(self) -> None:
         self.version += 1

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.test_stateful_regressions import orphan_terms
 from zeitbus import ChangeKind, Engine, Event, Subject
-from zeitbus.engine import DB_NAME
+from zeitbus.location import DB_NAME
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY, ZG
 
 N = 3000

@@ -35,7 +35,7 @@ import httpx
 
 from zeitbus import discovery
 from zeitbus.discovery import Daemon
-from zeitbus.engine import default_data_dir
+from zeitbus.location import default_data_dir
 from zeitbus.errors import (
     AccessDenied,
     DatabaseBusy,

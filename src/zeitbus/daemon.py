@@ -24,7 +24,6 @@ import gc
 import logging
 import os
 import signal
-import sqlite3
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -36,10 +35,11 @@ from zeitbus.dbus.blacklist import BlacklistService
 from zeitbus.dbus.datasources import DataSourceService
 from zeitbus.dbus.log import ENGINE_BUS_NAME
 from zeitbus.dbus.session import EXIT_ERROR, Refused, Session
-from zeitbus.engine import DB_NAME, Engine, default_data_dir
+from zeitbus.engine import Engine
 from zeitbus.errors import DatabaseBusy, ZeitbusError
 from zeitbus.extensions import loaded as extensions
 from zeitbus.http import settings as http_settings
+from zeitbus.location import MEMORY, log_location, warn_if_shared
 
 if TYPE_CHECKING:
     from zeitbus.http.server import HttpService
@@ -50,7 +50,6 @@ EXIT_OK = 0
 EXIT_CANNOT_OPEN = 21
 EXIT_LOCKED = 22
 
-MEMORY = ":memory:"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
@@ -75,46 +74,19 @@ class StartupError(Exception):
         self.status = status
 
 
-def database_location(environ: Mapping[str, str], data_dir: Path | None = None) -> str:
-    """The database file the daemon uses, or ":memory:" (see the module docstring)."""
-    if data_dir is not None:
-        return str((data_dir / DB_NAME).absolute())
-    configured = environ.get("ZEITGEIST_DATABASE_PATH", "")
-    if configured == MEMORY:
-        return MEMORY
-    if configured:
-        return str(Path(configured).absolute())
-    zeitgeist_data = environ.get("ZEITGEIST_DATA_PATH", "")
-    base = Path(zeitgeist_data) if zeitgeist_data else default_data_dir(dict(environ))
-    return str((base / DB_NAME).absolute())
-
-
 def open_engine(location: str, environ: Mapping[str, str] | None = None) -> Engine:
     """Open the log at ``location``; StartupError with upstream's exit status if it fails.
 
     A Zeitgeist database there (or Zeitgeist's ``activity.sqlite`` beside a
-    log that does not exist yet) is migrated first (``takeover``).
+    log that does not exist yet) is migrated first (``takeover.open_log``).
     """
     if location == MEMORY:
         return Engine.open(MEMORY)
     path = Path(location)
-    env = os.environ if environ is None else environ
-    source = takeover.source_to_migrate(path, env)
-    if source is not None:
-        try:
-            takeover.migrate(source, path, env)
-        except (ZeitbusError, OSError, sqlite3.Error) as error:
-            raise StartupError(
-                EXIT_CANNOT_OPEN,
-                f"could not migrate the Zeitgeist database {source}: {error}; "
-                "it was left as it was",
-            ) from error
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # An empty file is an empty SQLite database; creating it makes Engine.open
-        # take the path as the file whatever its name ends with.
-        path.touch(mode=0o600, exist_ok=True)
-        return Engine.open(path)
+        return takeover.open_log(path, os.environ if environ is None else environ)
+    except takeover.MigrationFailed as error:
+        raise StartupError(EXIT_CANNOT_OPEN, error.message) from error
     except DatabaseBusy as error:
         raise StartupError(
             EXIT_LOCKED,
@@ -185,7 +157,7 @@ def run(options: Options, environ: Mapping[str, str] | None = None) -> int:
     env = os.environ if environ is None else environ
     setup_logging(options.log_level, options.log_file)
     try:
-        return asyncio.run(_serve(options, database_location(env, options.data_dir), env))
+        return asyncio.run(_serve(options, log_location(env, options.data_dir), env))
     except StartupError as error:
         logger.warning("%s", error)
         return error.status
@@ -266,6 +238,8 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
                 return EXIT_OK
         settings = _http_settings(options, environ)
         engine = await asyncio.to_thread(open_engine, location, environ)
+        if location != MEMORY:
+            warn_if_shared(Path(location).parent)
         try:
             await _serve_log(engine, location, settings, bus, stop, environ)
         finally:

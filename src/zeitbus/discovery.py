@@ -8,10 +8,13 @@ no daemon never imports one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from zeitbus.location import PRIVATE_FILE
 
 NAME = "daemon.json"
 
@@ -23,24 +26,45 @@ class Daemon:
     pid: int
     url: str
     socket: str  # "" when it serves no Unix socket
+    database: str = ""  # the log's file; "" in files written before it was recorded
 
 
 def write(data_dir: Path, daemon: Daemon) -> Path:
-    """Publish ``daemon`` for ``data_dir`` (atomically); the file's path."""
+    """Publish ``daemon`` for ``data_dir`` (atomically, owner-only); the file's path."""
     path = data_dir / NAME
     temporary = path.with_suffix(".tmp")
-    info = {"pid": daemon.pid, "url": daemon.url, "socket": daemon.socket}
-    temporary.write_text(json.dumps(info) + "\n", encoding="utf-8")
+    info = {
+        "pid": daemon.pid,
+        "url": daemon.url,
+        "socket": daemon.socket,
+        "database": daemon.database,
+    }
+    with contextlib.suppress(FileNotFoundError):
+        temporary.unlink()  # left by a daemon that was killed, perhaps with another mode
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        file.write(json.dumps(info) + "\n")
     temporary.replace(path)
     return path
 
 
-def find(data_dir: Path) -> Daemon | None:
-    """The daemon serving ``data_dir``, if one runs (a dead one's file is ignored)."""
+def find(data_dir: Path, database: str | None = None) -> Daemon | None:
+    """The daemon serving ``data_dir``, if one runs (a dead one's file is ignored).
+
+    With ``database``, only a daemon serving that file: two logs can share a
+    directory (``ZEITGEIST_DATABASE_PATH`` names any file).
+    """
     try:
         info = json.loads((data_dir / NAME).read_text(encoding="utf-8"))
-        daemon = Daemon(int(info["pid"]), str(info["url"]), str(info.get("socket", "")))
+        daemon = Daemon(
+            int(info["pid"]),
+            str(info["url"]),
+            str(info.get("socket", "")),
+            str(info.get("database", "")),
+        )
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if database is not None and daemon.database and daemon.database != database:
         return None
     try:
         os.kill(daemon.pid, 0)

@@ -10,7 +10,6 @@ thread's own connection, writes queue on the store's single writer.
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from pathlib import Path
 from zeitbus import tokens
 from zeitbus.errors import DatabaseError, InvalidArgument, NothingMatched
 from zeitbus.ids import uid_from_str
+from zeitbus.location import DB_NAME
 from zeitbus.model import (
     INT64_MAX,
     UINT32_MAX,
@@ -45,21 +45,12 @@ from zeitbus.validation import (
     prepare_imported,
 )
 
-DB_NAME = "zeitbus.sqlite"
-
 # A hook sees the prepared batch and the sender (a D-Bus unique name, a token
 # name, or None) and returns the batch with the events to drop set to None.
 PreInsertHook = Callable[[list[Event | None], str | None], list[Event | None]]
 # A commit hook is called with no arguments on the writing thread after each
 # insert, import or delete has committed; it must be quick and must not raise.
 CommitHook = Callable[[], None]
-
-
-def default_data_dir(environ: dict[str, str] | None = None) -> Path:
-    """``$XDG_DATA_HOME/zeitbus``, or ``~/.local/share/zeitbus``."""
-    env = os.environ if environ is None else environ
-    base = env.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "zeitbus"
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ database, the file system). Click's own usage errors also exit with 2.
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,9 @@ import click
 
 from zeitbus import discovery
 from zeitbus.cli.parsing import parse_time
-from zeitbus.engine import Engine, default_data_dir
+from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
+from zeitbus.location import data_dir_of, log_location
 from zeitbus.model import Event, ResultType, StorageState, TimeRange
 from zeitbus.validation import now_ms
 
@@ -126,10 +128,17 @@ class State:
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self) -> Engine:
-        """The log in ``data_dir``, opened on first use and closed when the command ends."""
+        """The log, opened on first use and closed when the command ends.
+
+        Opened as the daemon opens it (``takeover.open_log``): a Zeitgeist
+        database to take over is migrated first, and the files are private.
+        """
         if self._engine is None:
+            from zeitbus.dbus import takeover  # the Zeitgeist importer: only when opening
+
             ctx = click.get_current_context()
-            self._engine = ctx.with_resource(Engine.open(self.path))
+            opened = takeover.open_log(Path(self.location), os.environ)
+            self._engine = ctx.with_resource(opened)
         return self._engine
 
     def log(self) -> EventLog:
@@ -138,7 +147,7 @@ class State:
         Through the daemon, D-Bus monitors and feed followers see what the
         command writes at once; ``--direct`` works on the file regardless.
         """
-        if not self.direct and discovery.find(self.path) is not None:
+        if not self.direct and discovery.find(self.path, self.location) is not None:
             from zeitbus.client import Client  # httpx: only when there is a daemon to talk to
 
             return click.get_current_context().with_resource(Client.connect(self.path))
@@ -154,9 +163,14 @@ class State:
             raise InvalidArgument(f"{option}: {error.message}") from None
 
     @property
+    def location(self) -> str:
+        """The log's file: the daemon's (``zeitbus.location``), or ``data_dir``'s."""
+        return log_location(os.environ, self.data_dir)
+
+    @property
     def path(self) -> Path:
-        """The data directory in use."""
-        return self.data_dir if self.data_dir is not None else default_data_dir()
+        """The log's directory (InvalidArgument if the daemon's log is in memory)."""
+        return data_dir_of(self.location)
 
 
 pass_state = click.make_pass_decorator(State, ensure=True)
@@ -167,7 +181,8 @@ pass_state = click.make_pass_decorator(State, ensure=True)
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="ZEITBUS_DATA_DIR",
-    help="Where the log lives [default: $XDG_DATA_HOME/zeitbus; env ZEITBUS_DATA_DIR].",
+    help="Where the log lives [default: the daemon's: $ZEITGEIST_DATABASE_PATH, "
+    "$ZEITGEIST_DATA_PATH, else $XDG_DATA_HOME/zeitbus; env ZEITBUS_DATA_DIR].",
 )
 @click.option(
     "--direct",

@@ -15,7 +15,6 @@ import click
 from zeitbus.daemon import (
     LOG_LEVELS,
     Options,
-    database_location,
     run,
     setup_logging,
     vacuum,
@@ -23,6 +22,7 @@ from zeitbus.daemon import (
 from zeitbus.dbus import service_files
 from zeitbus.dbus.log import ZEITGEIST_VERSION
 from zeitbus.dbus.session import EXIT_ERROR
+from zeitbus.location import log_location
 
 _OPTIONS = "--version -v --no-datahub --vacuum --replace -r --quit -q --log-level --log-file --help"
 
@@ -113,7 +113,7 @@ def daemon(
     data_dir = _data_dir(ctx)
     if do_vacuum:
         setup_logging(level, log_file)
-        ctx.exit(vacuum(database_location(os.environ, data_dir)))
+        ctx.exit(vacuum(log_location(os.environ, data_dir)))
     options = Options(
         replace=replace,
         quit=do_quit,

@@ -42,12 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from zeitbus.dbus.codec import event_from_wire, events_from_wire
-from zeitbus.engine import Engine, default_data_dir
+from zeitbus.engine import Engine
 from zeitbus.errors import DatabaseError, ZeitbusError
 from zeitbus.extensions.blacklist import Blacklist
 from zeitbus.extensions.conf import ExtensionConf
 from zeitbus.extensions.datasources import DataSourceRegistry
 from zeitbus.gvariant import GVariantError, decode
+from zeitbus.location import default_data_dir, private_database
 from zeitbus.zeitgeist_import import ExtensionState, ImportReport, import_zeitgeist
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,33 @@ def zeitgeist_default_database(environ: Mapping[str, str]) -> Path:
     return Path(base) / "zeitgeist" / ZEITGEIST_DB_NAME
 
 
+class MigrationFailed(DatabaseError):
+    """A Zeitgeist database could not be migrated; it was left as it was."""
+
+    code = "migration_failed"
+
+
+def open_log(location: Path, environ: Mapping[str, str]) -> Engine:
+    """Open the log at ``location`` as the daemon and every command do.
+
+    A Zeitgeist database to take over (``source_to_migrate``) is migrated
+    first (MigrationFailed if it cannot be); the log's directory and files
+    are made private (``zeitbus.location``). The file is created before it
+    is opened, so a ``ZEITGEIST_DATABASE_PATH`` of any name is taken as the
+    file, not as a directory.
+    """
+    source = source_to_migrate(location, environ)
+    if source is not None:
+        try:
+            migrate(source, location, environ)
+        except (ZeitbusError, OSError, sqlite3.Error) as error:
+            raise MigrationFailed(
+                f"could not migrate the Zeitgeist database {source}: {error}; it was left as it was"
+            ) from error
+    private_database(location)
+    return Engine.open(location)
+
+
 def source_to_migrate(target: Path, environ: Mapping[str, str]) -> Path | None:
     """The Zeitgeist file to migrate into ``target``, or None.
 
@@ -97,7 +125,7 @@ def source_to_migrate(target: Path, environ: Mapping[str, str]) -> Path | None:
     if target.exists() or environ.get("ZEITGEIST_DATABASE_PATH"):
         return None
     candidates = [target.parent / ZEITGEIST_DB_NAME]
-    if target.parent.absolute() == default_data_dir(dict(environ)).absolute():
+    if target.parent.absolute() == default_data_dir(environ).absolute():
         candidates.append(zeitgeist_default_database(environ))
     for candidate in candidates:
         with contextlib.suppress(OSError):

@@ -51,6 +51,7 @@ from urllib.parse import unquote, urlsplit
 from zeitbus.engine import Engine
 from zeitbus.errors import DatabaseError, InvalidArgument
 from zeitbus.extensions.fts_query import CONTENT_COLUMNS, EVERY_COLUMN, EVERY_TOKEN, translate
+from zeitbus.location import private_database
 from zeitbus.model import (
     UINT32_MAX,
     Change,
@@ -250,6 +251,8 @@ class FullTextIndex:
 
     def _connect(self) -> sqlite3.Connection:
         with self._translate():
+            # Made 0600 before SQLite makes it (and its WAL, which takes its mode).
+            private_database(Path(self.path))
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
             )

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp
 from zeitbus import discovery
 from zeitbus.engine import Engine
 from zeitbus.http.app import Extras, create_app, trusted
+from zeitbus.http.hosts import allowed_hosts, check_host
 from zeitbus.http.settings import HttpSettings
 
 logger = logging.getLogger(__name__)
@@ -118,7 +119,8 @@ async def start(
     tcp = _tcp_socket(settings.host, settings.port)
     host, port = tcp.getsockname()[:2]
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-    listeners: list[tuple[ASGIApp, socket.socket, Literal["on", "off"]]] = [(app, tcp, "on")]
+    checked = check_host(app, allowed_hosts(settings.host, settings.hosts))
+    listeners: list[tuple[ASGIApp, socket.socket, Literal["on", "off"]]] = [(checked, tcp, "on")]
     socket_path = None
     if data_dir is not None:
         socket_path = data_dir / SOCKET_NAME
@@ -139,7 +141,8 @@ async def start(
                 raise OSError("the HTTP server did not start")
             await asyncio.sleep(0.01)
     if data_dir is not None:
-        published = discovery.Daemon(os.getpid(), url, str(socket_path or ""))
+        database = "" if engine.path is None else str(engine.path.absolute())
+        published = discovery.Daemon(os.getpid(), url, str(socket_path or ""), database)
         service.discovery = discovery.write(data_dir, published)
     logger.info("Serving HTTP on %s%s", url, f" and {socket_path}" if socket_path else "")
     return service

@@ -8,6 +8,8 @@ daemon's ``--http-port`` / ``--no-http`` override it. Every key is optional::
     enabled = true
     host = "127.0.0.1"
     port = 5680                # 0: any free port (the daemon writes it to daemon.json)
+    hosts = []                 # names (or addresses) this machine is reached by, besides
+                               # localhost, 127.0.0.1, [::1] and host: other Host headers get 421
     trust_loopback = false     # true: loopback requests need no token
     max_body_bytes = 16777216  # a larger request body gets 413
     max_batch = 10000          # events per insert, ids per get or delete (413 beyond)
@@ -38,6 +40,7 @@ class HttpSettings:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
+    hosts: tuple[str, ...] = ()
     trust_loopback: bool = False
     max_body_bytes: int = 16 * 1024 * 1024
     max_batch: int = 10_000
@@ -68,11 +71,19 @@ def load(environ: Mapping[str, str]) -> HttpSettings:
     """
     path = config_path(environ)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except FileNotFoundError:
         return HttpSettings()
     except OSError as error:
         raise InvalidArgument(f"cannot read {path}: {error.strerror}") from None
+    try:
+        text = data.decode("utf-8")  # TOML is UTF-8
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise InvalidArgument(
+            f"{path}: not valid UTF-8 at line {line}, column {column}: {error.reason}"
+        ) from None
     try:
         table = tomllib.loads(text).get("http", {})
     except tomllib.TOMLDecodeError as error:
@@ -90,6 +101,9 @@ def from_table(table: Mapping[str, Any], where: str = "config") -> HttpSettings:
         if key not in fields:
             raise InvalidArgument(f"{where}: unknown key http.{key}")
         default = getattr(HttpSettings(), key)
+        if key == "hosts":
+            values[key] = _names(value, where)
+            continue
         if type(value) is not type(default):
             raise InvalidArgument(
                 f"{where}: http.{key} must be a {type(default).__name__}, not {value!r}"
@@ -101,3 +115,14 @@ def from_table(table: Mapping[str, Any], where: str = "config") -> HttpSettings:
                 raise InvalidArgument(f"{where}: http.{key} must be in {low}..{high}")
         values[key] = value
     return HttpSettings(**values)
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(name, str) and name.strip() and not any(c in name for c in "/ @")
+        for name in value
+    ):
+        raise InvalidArgument(
+            f"{where}: http.hosts must be a list of host names or addresses, not {value!r}"
+        )
+    return tuple(value)

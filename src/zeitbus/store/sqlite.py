@@ -33,6 +33,7 @@ from zeitbus.errors import (
     ZeitbusError,
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
+from zeitbus.location import private_database
 from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
 from zeitbus.store import pending, removal, schema
 from zeitbus.store.writer import BatchWriter, InfoKey, SubjectIds, SubjectKey
@@ -145,7 +146,7 @@ class SQLiteStore:
             # database is private to the connection that made it.
             self._uri = f"file:zeitbus-{id(self)}?mode=memory"
         else:
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+            private_database(Path(self.path))
             self._uri = Path(self.path).absolute().as_uri()
         self._lock = threading.RLock()
         self._local = threading.local()

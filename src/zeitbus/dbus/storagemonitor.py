@@ -10,9 +10,11 @@ connected (70, or 3 before NM 0.9) or ConnMan's is ``online``, and
 StorageAvailable / StorageUnavailable are emitted when that changes. Either
 service may appear later; whichever is seen first is followed, as upstream.
 Without a system bus or either service (a headless box, a container), the
-state of ``net`` cannot be known: it is listed as available and queries
-treat it as upstream does then (a medium of unknown state matches both
-StorageStates). Volumes are not watched (upstream disabled that too).
+state of ``net`` is never reported, and GetStorages and queries show what
+upstream's show then: ``net`` is listed only once a subject is on it,
+unavailable with no icon or display name, and its unset state matches both
+StorageStates (``zeitbus.extensions.storage``). Volumes are not watched
+(upstream disabled that too).
 """
 
 from __future__ import annotations
@@ -184,7 +186,6 @@ class StorageMonitorService:
 
     async def start(self) -> None:
         """Export the interface and start watching the network."""
-        await asyncio.to_thread(self.media.watch, NET, NET_ICON, NET_NAME)
         self._object.export()
         if self._network is not None:
             await self._network.start()

@@ -8,18 +8,22 @@ from clients). Queries can ask for subjects whose storage is available or not
 medium's state is NULL (unknown: it matches both), 1 (available) or 0 (not).
 
 This module is the one writer of those states. A watcher (the D-Bus adapter's
-network watch) calls ``set_available`` / ``set_unavailable``; the medium's
-state, icon and display name are saved in ``ExtensionConf`` (key ``media``)
-and written to the engine's ``storage`` row of that medium, if one exists yet.
-At startup the saved states are written again, which also reaches rows created
-since the last change. ``media`` lists what GetStorages reports: every medium
-of the engine's table and every watched one.
+network watch) calls ``set_available`` / ``set_unavailable`` once it knows a
+medium's state; the medium's state, icon and display name are saved in
+``ExtensionConf`` (key ``media``) and written to the engine's ``storage`` row
+of that medium, if one exists yet. At startup the saved states are written
+again, which also reaches rows created since the last change.
 
-``available`` is reported as upstream does (state 1) with one fix: ``local``
-and ``unknown``, which upstream documents as always available but reports as
-unavailable (their state is never set), are reported available, and so is a
-watched medium whose state nobody could determine. The engine's states are
-only ever written from what a watcher saw, so queries behave as upstream's.
+``media`` is what GetStorages reports, as upstream reports it: every medium of
+the engine's table and every one a watcher reported on. A medium is available
+only if its state is 1; one whose state nobody set is unavailable with no
+icon and no display name. That holds for ``local`` and ``unknown`` too, which
+upstream's comments call always available but whose state upstream never
+sets, and for ``net`` until a network service reports: without one
+(no system bus, neither NetworkManager nor ConnMan) ``net`` is listed only
+once a subject is on it, unavailable, exactly as the real daemon shows
+(tests/dbus/test_storage_monitor.py). Queries are unaffected: an unset state
+matches both StorageStates, there as here.
 
 The two statements on the engine's ``storage`` and ``term`` tables
 (store/schema.py) are the only places this module touches the store's layout.
@@ -38,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 EXTENSION = "storage_monitor"
 KEY = "media"
-ALWAYS_AVAILABLE = ("local", "unknown")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +56,7 @@ class Medium:
 
 @dataclass(frozen=True, slots=True)
 class _Watched:
-    available: bool | None  # None: the watcher could not tell
+    available: bool
     icon: str
     display_name: str
 
@@ -74,42 +77,31 @@ class StorageMedia:
         if stored is None:
             return {}
         try:
+            # Earlier versions also saved a watched medium before its state was
+            # known (available None): nothing was reported about it, so it is not
+            # listed (upstream lists no medium before it has a storage row).
             return {
                 str(name): _Watched(
-                    None if value["available"] is None else bool(value["available"]),
-                    str(value["icon"]),
-                    str(value["display_name"]),
+                    bool(value["available"]), str(value["icon"]), str(value["display_name"])
                 )
                 for name, value in dict(stored).items()
+                if value["available"] is not None
             }
         except (TypeError, ValueError, KeyError):
             logger.warning("Could not load the stored storage media; starting empty")
             return {}
 
     def media(self) -> list[Medium]:
-        """Every medium known to the log or watched, by name."""
+        """Every medium known to the log or reported on by a watcher, by name."""
         rows = self._engine.storage_media()
         with self._lock:
             watched = dict(self._watched)
         found: dict[str, Medium] = {}
         for name, state, icon, display_name in rows:
-            found[name] = Medium(
-                name,
-                state == 1 or (state is None and name in ALWAYS_AVAILABLE),
-                icon or "",
-                display_name or "",
-            )
+            found[name] = Medium(name, state == 1, icon or "", display_name or "")
         for name, medium in watched.items():
-            found[name] = Medium(
-                name, medium.available is not False, medium.icon, medium.display_name
-            )
+            found[name] = Medium(name, medium.available, medium.icon, medium.display_name)
         return [found[name] for name in sorted(found)]
-
-    def watch(self, name: str, icon: str, display_name: str) -> None:
-        """Start listing ``name`` before its state is known (available until told otherwise)."""
-        with self._lock:
-            if name not in self._watched:
-                self._change(name, _Watched(None, icon, display_name))
 
     def set_available(self, name: str, icon: str, display_name: str) -> bool:
         """``name`` is available; True if that is news."""
@@ -117,7 +109,11 @@ class StorageMedia:
             return self._change(name, _Watched(True, icon, display_name))
 
     def set_unavailable(self, name: str) -> bool:
-        """``name`` is not available; True if that is news."""
+        """``name`` is not available; True if that is news.
+
+        It keeps the icon and display name it had when it was last available,
+        if ever (upstream updates only the state of an existing row).
+        """
         with self._lock:
             known = self._watched.get(name)
             icon, display_name = (known.icon, known.display_name) if known else ("", "")
@@ -146,6 +142,4 @@ class StorageMedia:
 
     def _write_state(self, name: str, watched: _Watched) -> None:
         """Give the engine's storage row of ``name`` (if any) this state."""
-        if watched.available is None:
-            return
         self._engine.set_storage_state(name, watched.available, watched.icon, watched.display_name)

@@ -54,6 +54,7 @@ NM_PATH = "/org/freedesktop/NetworkManager"
 NM_CONNECTED = (3, 70)  # NM_STATE_CONNECTED before and since NetworkManager 0.9
 CONNMAN = "net.connman"
 CONNMAN_MANAGER = "net.connman.Manager"
+ASKS = 5  # times the state is asked again while state signals keep overtaking the answer
 
 
 def description(medium: Medium) -> dict[str, Variant]:
@@ -68,6 +69,13 @@ def description(medium: Medium) -> dict[str, Variant]:
 class NetworkWatch:
     """Follows NetworkManager or ConnMan on the system bus; ``on_change(up)`` on each state.
 
+    ``on_change`` is called in the order the states were learnt, newest
+    last. The service's state signals are handled as they arrive, but the
+    answer to the first question about the state resumes the asking
+    coroutine only later, after any signal that came right behind it; so if
+    a signal was handled while the question was out, the answer may be older
+    than the signal and the state is asked again.
+
     Failures to reach the system bus or the service are logged once; the
     watch then stays silent (the state stays unknown).
     """
@@ -77,6 +85,7 @@ class NetworkWatch:
         self._bus: MessageBus | None = None
         self._following: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._signals = 0  # state signals handled so far
 
     async def start(self) -> None:
         """Connect to the system bus and follow whichever network service is there."""
@@ -132,25 +141,35 @@ class NetworkWatch:
             return
         self._following = name
         if name == NM:
-            await add_match(
-                self._bus, f"type='signal',sender='{NM}',interface='{NM}',member='StateChanged'"
+            rule = f"type='signal',sender='{NM}',interface='{NM}',member='StateChanged'"
+        else:
+            rule = (
+                f"type='signal',sender='{CONNMAN}',"
+                f"interface='{CONNMAN_MANAGER}',member='PropertyChanged'"
             )
+        await add_match(self._bus, rule)
+        for _ in range(ASKS):
+            signals = self._signals
+            up = await self._ask(name)
+            if up is None:
+                break
+            if self._signals == signals:
+                self._on_change(up)
+                break
+        logger.info("Following the network state of %s", name)
+
+    async def _ask(self, name: str) -> bool | None:
+        """Whether the network service ``name`` says it is up; None if it did not answer."""
+        if name == NM:
             reply = await self._call(
                 NM, NM_PATH, "org.freedesktop.DBus.Properties", "Get", "ss", [NM, "State"]
             )
-            if reply is not None:
-                self._on_change(reply.body[0].value in NM_CONNECTED)
-        else:
-            await add_match(
-                self._bus,
-                f"type='signal',sender='{CONNMAN}',"
-                f"interface='{CONNMAN_MANAGER}',member='PropertyChanged'",
-            )
-            reply = await self._call(CONNMAN, "/", CONNMAN_MANAGER, "GetProperties")
-            if reply is not None:
-                state = reply.body[0].get("State")
-                self._on_change(state is not None and state.value == "online")
-        logger.info("Following the network state of %s", name)
+            return None if reply is None else reply.body[0].value in NM_CONNECTED
+        reply = await self._call(CONNMAN, "/", CONNMAN_MANAGER, "GetProperties")
+        if reply is None:
+            return None
+        state = reply.body[0].get("State")
+        return state is not None and state.value == "online"
 
     def _handle(self, msg: Message) -> bool:
         if msg.message_type is not MessageType.SIGNAL:
@@ -162,6 +181,7 @@ class NetworkWatch:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
         elif self._following == NM and msg.member == "StateChanged" and msg.interface == NM:
+            self._signals += 1
             self._on_change(msg.body[0] in NM_CONNECTED)
         elif (
             self._following == CONNMAN
@@ -169,6 +189,7 @@ class NetworkWatch:
             and msg.interface == CONNMAN_MANAGER
             and msg.body[0] == "State"
         ):
+            self._signals += 1
             self._on_change(msg.body[1].value == "online")
         return False
 
@@ -183,6 +204,9 @@ class StorageMonitorService:
         )
         self._network = NetworkWatch(self._network_changed) if watch_network else None
         self._pending: set[asyncio.Task[None]] = set()
+        # States are recorded one at a time, in the order they were learnt (an
+        # asyncio.Lock wakes its waiters first come, first served).
+        self._recording = asyncio.Lock()
 
     async def start(self) -> None:
         """Export the interface and start watching the network."""
@@ -206,16 +230,19 @@ class StorageMonitorService:
 
     async def _set_network(self, up: bool) -> None:
         """Record the network state; emit the signal if it changed (failures are logged)."""
-        try:
-            if up:
-                changed = await asyncio.to_thread(self.media.set_available, NET, NET_ICON, NET_NAME)
-                if changed:
-                    medium = Medium(NET, True, NET_ICON, NET_NAME)
-                    self._object.emit("StorageAvailable", NET, description(medium))
-            elif await asyncio.to_thread(self.media.set_unavailable, NET):
-                self._object.emit("StorageUnavailable", NET)
-        except Exception:
-            logger.exception("Recording the network state failed")
+        async with self._recording:
+            try:
+                if up:
+                    changed = await asyncio.to_thread(
+                        self.media.set_available, NET, NET_ICON, NET_NAME
+                    )
+                    if changed:
+                        medium = Medium(NET, True, NET_ICON, NET_NAME)
+                        self._object.emit("StorageAvailable", NET, description(medium))
+                elif await asyncio.to_thread(self.media.set_unavailable, NET):
+                    self._object.emit("StorageUnavailable", NET)
+            except Exception:
+                logger.exception("Recording the network state failed")
 
     async def get_storages(self, sender: str) -> list[Any]:
         """GetStorages: every medium with its availability, icon and display name."""

@@ -11,8 +11,9 @@ This module is the one writer of those states. A watcher (the D-Bus adapter's
 network watch) calls ``set_available`` / ``set_unavailable`` once it knows a
 medium's state; the medium's state, icon and display name are saved in
 ``ExtensionConf`` (key ``media``) and written to the engine's ``storage`` row
-of that medium, if one exists yet. At startup the saved states are written
-again, which also reaches rows created since the last change.
+of that medium, which is created if no subject named the medium yet (as
+upstream inserts it), so that subjects stored on it later match the right
+StorageState. At startup the saved states are written again.
 
 ``media`` is what GetStorages reports, as upstream reports it: every medium of
 the engine's table and every one a watcher reported on. A medium is available
@@ -25,8 +26,8 @@ once a subject is on it, unavailable, exactly as the real daemon shows
 (tests/dbus/test_storage_monitor.py). Queries are unaffected: an unset state
 matches both StorageStates, there as here.
 
-The two statements on the engine's ``storage`` and ``term`` tables
-(store/schema.py) are the only places this module touches the store's layout.
+The store's layout stays in the store: ``Engine.storage_media`` and
+``Engine.set_storage_state`` are all this module uses of it.
 """
 
 from __future__ import annotations
@@ -141,5 +142,5 @@ class StorageMedia:
         return True
 
     def _write_state(self, name: str, watched: _Watched) -> None:
-        """Give the engine's storage row of ``name`` (if any) this state."""
+        """Give the engine's storage row of ``name`` this state (creating the row)."""
         self._engine.set_storage_state(name, watched.available, watched.icon, watched.display_name)

@@ -553,13 +553,21 @@ class SQLiteStore:
     # -- writes --------------------------------------------------------------
 
     def set_storage_state(self, name: str, available: bool, icon: str, display_name: str) -> None:
-        """Record a storage medium's state (only if some subject ever named it)."""
+        """Record a storage medium's state, creating its row if no subject named it yet.
+
+        As upstream's StorageMonitor does: subjects stored on the medium later
+        find its state there (a row the writer creates has none, which
+        matches both StorageStates).
+        """
         with self.writing() as conn:
+            storage = self._term_for_write(conn, name)
             conn.execute(
-                "UPDATE storage SET state = ?, icon = ?, display_name = ?"
-                " WHERE id = (SELECT id FROM term WHERE value = ?)",
-                (1 if available else 0, icon, display_name, name),
+                "INSERT INTO storage (id, state, icon, display_name) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET state = excluded.state, icon = excluded.icon,"
+                " display_name = excluded.display_name",
+                (storage, 1 if available else 0, icon, display_name),
             )
+            self._pending_storages.add(storage)
 
     def insert(
         self, events: Sequence[Event | None], *, keep_ids: bool = False, replay: bool = False

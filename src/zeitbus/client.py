@@ -35,11 +35,11 @@ import httpx
 
 from zeitbus import discovery
 from zeitbus.discovery import Daemon
-from zeitbus.location import default_data_dir
 from zeitbus.errors import (
     AccessDenied,
     DatabaseBusy,
     DatabaseError,
+    DiskFull,
     InvalidArgument,
     InvalidEvent,
     InvalidKey,
@@ -47,6 +47,7 @@ from zeitbus.errors import (
     ZeitbusError,
 )
 from zeitbus.jsonl import event_from_json, event_to_json
+from zeitbus.location import default_data_dir
 from zeitbus.model import (
     Event,
     RelevantResultType,
@@ -64,6 +65,7 @@ _ERRORS: dict[str, type[ZeitbusError]] = {
     "unauthorized": AccessDenied,
     "forbidden": AccessDenied,
     "database_busy": DatabaseBusy,
+    "disk_full": DiskFull,
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from zeitbus.location import PRIVATE_FILE
+from zeitbus.store import failures
 
 NAME = "daemon.json"
 
@@ -30,7 +31,10 @@ class Daemon:
 
 
 def write(data_dir: Path, daemon: Daemon) -> Path:
-    """Publish ``daemon`` for ``data_dir`` (atomically, owner-only); the file's path."""
+    """Publish ``daemon`` for ``data_dir`` (atomically, owner-only); the file's path.
+
+    ``DiskFull`` if the disk has no room for it (nothing is left behind).
+    """
     path = data_dir / NAME
     temporary = path.with_suffix(".tmp")
     info = {
@@ -41,10 +45,17 @@ def write(data_dir: Path, daemon: Daemon) -> Path:
     }
     with contextlib.suppress(FileNotFoundError):
         temporary.unlink()  # left by a daemon that was killed, perhaps with another mode
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
-    with os.fdopen(fd, "w", encoding="utf-8") as file:
-        file.write(json.dumps(info) + "\n")
-    temporary.replace(path)
+    try:
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, PRIVATE_FILE)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(json.dumps(info) + "\n")
+        temporary.replace(path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        if failures.is_full(error):
+            raise failures.disk_full(error, str(path)) from error
+        raise
     return path
 
 

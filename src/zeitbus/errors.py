@@ -10,7 +10,8 @@
     ├── TooManyResults                 a reply over the size cap
     └── DatabaseError                  the store failed underneath
         ├── DatabaseBusy               another writer holds the file
-        └── DatabaseCorrupt            the file is not a usable database
+        ├── DatabaseCorrupt            the file is not a usable database
+        └── DiskFull                   no room left to write (the disk or the quota)
 
 Each class carries the D-Bus error name Zeitgeist uses for the same condition,
 so the D-Bus adapter maps errors with one attribute lookup, and the HTTP
@@ -18,6 +19,8 @@ adapter and the CLI use ``code`` as a stable machine-readable name.
 """
 
 from __future__ import annotations
+
+import errno
 
 _ENGINE = "org.gnome.zeitgeist.EngineError."
 _DATAMODEL = "org.gnome.zeitgeist.DataModelError."
@@ -106,3 +109,29 @@ class DatabaseCorrupt(DatabaseError):
 
     dbus_name = _ENGINE + "DatabaseCorrupt"
     code = "database_corrupt"
+
+
+class DiskFull(DatabaseError):
+    """A write found no room on the disk (or in the user's quota); nothing stored is lost.
+
+    Zeitgeist has no name of its own for it, so D-Bus callers see its
+    ``DatabaseError`` (as for any failed write) with this message. ``path``
+    is the file that could not be written ("" when only the message came
+    back, from a daemon, say).
+    """
+
+    code = "disk_full"
+    path: str = ""
+
+    @classmethod
+    def at(cls, path: str, reason: str = "") -> DiskFull:
+        """The error for a write to ``path`` that failed for lack of space (``reason``: why)."""
+        error = cls(
+            f"the disk is full: cannot write to {path}" + (f" ({reason})" if reason else "")
+        )
+        error.path = path
+        return error
+
+
+# What a write of a file fails with when there is no room: the disk, or the quota.
+NO_SPACE = frozenset((errno.ENOSPC, errno.EDQUOT))

@@ -23,6 +23,7 @@ from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument, InvalidEvent, InvalidKey, ZeitbusError
 from zeitbus.location import data_dir_of, log_location
 from zeitbus.model import Event, ResultType, StorageState, TimeRange
+from zeitbus.store import failures
 from zeitbus.validation import now_ms
 
 EXIT_FAILURE = 1
@@ -84,6 +85,9 @@ class ZeitbusGroup(click.Group):
         except BrokenPipeError:
             raise
         except OSError as error:
+            if failures.is_full(error):  # in the same words as the log's own full disk
+                full = failures.disk_full(error, "a file")
+                raise CliError.from_error(full) from error
             where = f"{error.filename}: " if error.filename else ""
             raise CliError(f"{where}{error.strerror or error}") from error
 

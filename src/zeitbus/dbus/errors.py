@@ -2,9 +2,12 @@
 
 Every ``ZeitbusError`` carries the name Zeitgeist uses for the same condition
 (``dbus_name``, docs/ZEITGEIST.md §2.6), so the mapping is one attribute
-lookup. The two errors only the wire format can produce, a struct with too
-few fields and (upstream's name for) a NULL event where an event is needed,
-are defined here because the core never sees them.
+lookup. A full disk (``DiskFull``) is upstream's ``EngineError.DatabaseError``,
+the name Zeitgeist gives any failed write (it has none closer), with a message
+that says the disk is full and which file. The two errors only the wire
+format can produce, a struct with too few fields and (upstream's name for) a
+NULL event where an event is needed, are defined here because the core never
+sees them.
 
 Anything else a method raises is a bug: its traceback goes to the log and the
 caller gets ``org.freedesktop.DBus.Error.Failed`` with no internals in it.

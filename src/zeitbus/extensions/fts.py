@@ -49,7 +49,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from zeitbus.engine import Engine
-from zeitbus.errors import DatabaseError, InvalidArgument
+from zeitbus.errors import DatabaseError, DiskFull, InvalidArgument
 from zeitbus.extensions.fts_query import CONTENT_COLUMNS, EVERY_COLUMN, EVERY_TOKEN, translate
 from zeitbus.location import private_database
 from zeitbus.model import (
@@ -61,6 +61,7 @@ from zeitbus.model import (
     StorageState,
     TimeRange,
 )
+from zeitbus.store import failures
 
 logger = logging.getLogger(__name__)
 
@@ -260,12 +261,13 @@ class FullTextIndex:
             conn.execute("PRAGMA synchronous = NORMAL")
         return conn
 
-    @staticmethod
     @contextlib.contextmanager
-    def _translate() -> Iterator[None]:
+    def _translate(self) -> Iterator[None]:
         try:
             yield
         except sqlite3.Error as error:
+            if failures.is_full(error, self.path):
+                raise failures.disk_full(error, self.path) from error
             raise DatabaseError(f"full-text index: {error}") from error
 
     def close(self) -> None:
@@ -300,7 +302,7 @@ class FullTextIndex:
             )
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            failures.rollback(conn)  # SQLite may have ended it (a full disk, say)
             raise
 
     @property
@@ -324,8 +326,13 @@ class FullTextIndex:
                 )
                 by_id = {event.id: event for event in stored if event is not None}
                 cursor = changes[-1].seq
-                with self._translate():
-                    self._apply(changes, by_id, cursor)
+                try:
+                    with self._translate():
+                        self._apply(changes, by_id, cursor)
+                except DiskFull as error:
+                    failures.failed(self.path, error)  # logged once, not per try
+                    raise
+                failures.wrote(self.path)
             return cursor
 
     def _apply(self, changes: Sequence[Change], by_id: dict[int, Event], cursor: int) -> None:
@@ -349,7 +356,7 @@ class FullTextIndex:
             conn.execute("UPDATE state SET value = ? WHERE key = 'cursor'", (str(cursor),))
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            failures.rollback(conn)  # SQLite may have ended it (a full disk, say)
             raise
 
     @contextlib.contextmanager

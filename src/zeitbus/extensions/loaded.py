@@ -24,6 +24,7 @@ upstream, has no index there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 
 from zeitbus.commits import on_commit
 from zeitbus.engine import Engine
+from zeitbus.errors import DiskFull
 from zeitbus.extensions.blacklist import Blacklist
 from zeitbus.extensions.conf import ExtensionConf
 from zeitbus.extensions.datasources import DataSourceRegistry
@@ -50,6 +52,9 @@ BUILTIN = (
 )
 
 FLUSH_INTERVAL = 5 * 60.0  # seconds between saves of the registry's last-seen times (upstream's)
+# Seconds between the index's tries to catch up while the disk is full: no commit may
+# come to wake it once space is freed (the log's writes may have all got in before).
+DISK_FULL_RETRY = 5.0
 
 
 def disabled_extensions(environ: Mapping[str, str]) -> set[str]:
@@ -95,6 +100,10 @@ class Loaded:
                 continue
             try:
                 await asyncio.to_thread(closing)
+            except DiskFull as error:  # not a bug: no traceback
+                logger.warning(
+                    "Stopping the extensions: %s failed: %s", closing.__qualname__, error
+                )
             except Exception:
                 logger.exception("Stopping the extensions: %s failed", closing.__qualname__)
 
@@ -103,15 +112,25 @@ class Loaded:
             self.index.close()
 
     async def _follow(self, index: FullTextIndex) -> None:
-        """Catch up whenever woken; a failure is logged and retried at the next wake-up."""
+        """Catch up whenever woken; a failure is logged and retried at the next wake-up.
+
+        A full disk is logged once by the index (``store.failures``), and tried
+        again every DISK_FULL_RETRY seconds as well as at wake-ups.
+        """
+        retry: float | None = None
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), retry)
             self._wake.clear()
             try:
                 cursor = await asyncio.to_thread(index.catch_up)
                 logger.debug("Full-text index at seq %d", cursor)
+                retry = None
+            except DiskFull:
+                retry = DISK_FULL_RETRY
             except Exception:
                 logger.exception("Updating the full-text index failed")
+                retry = None
 
     @staticmethod
     async def _flush_periodically(registry: DataSourceRegistry) -> None:
@@ -120,6 +139,8 @@ class Loaded:
             await asyncio.sleep(FLUSH_INTERVAL)
             try:
                 await asyncio.to_thread(registry.flush)
+            except DiskFull:
+                pass  # logged once by the store; the next round saves them
             except Exception:
                 logger.exception("Saving the data-source registry failed")
 

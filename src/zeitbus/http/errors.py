@@ -2,7 +2,9 @@
 
 Every error is a JSON body ``{"error": <code>, "reason": <message>}`` with a
 4xx status for anything the client can fix (the engine's error tree, by
-class) and 5xx only for the store failing underneath.
+class) and 5xx only for the store failing underneath: 503 while another
+writer holds the log, 507 while the disk is full (a retry after space is
+freed succeeds), 500 for anything else.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from zeitbus.errors import (
     DatabaseBusy,
+    DiskFull,
     InvalidArgument,
     InvalidEvent,
     InvalidKey,
@@ -40,6 +43,7 @@ _STATUS: tuple[tuple[type[ZeitbusError], int], ...] = (
     (InvalidKey, 404),
     (TooManyResults, 413),
     (DatabaseBusy, 503),
+    (DiskFull, 507),  # Insufficient Storage (WebDAV's, the one status that says so)
 )
 
 

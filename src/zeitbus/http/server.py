@@ -25,6 +25,7 @@ from starlette.types import ASGIApp
 
 from zeitbus import discovery
 from zeitbus.engine import Engine
+from zeitbus.errors import DiskFull
 from zeitbus.http.app import Extras, create_app, trusted
 from zeitbus.http.hosts import allowed_hosts, check_host
 from zeitbus.http.settings import HttpSettings
@@ -143,6 +144,16 @@ async def start(
     if data_dir is not None:
         database = "" if engine.path is None else str(engine.path.absolute())
         published = discovery.Daemon(os.getpid(), url, str(socket_path or ""), database)
-        service.discovery = discovery.write(data_dir, published)
+        try:
+            service.discovery = discovery.write(data_dir, published)
+        except DiskFull as error:
+            # Served all the same: the log takes writes again once space is freed,
+            # and meanwhile the CLI, not finding the daemon, works on the file.
+            logger.warning(
+                "Not publishing %s: %s; clients will not find this daemon's HTTP API "
+                "until it restarts",
+                discovery.NAME,
+                error,
+            )
     logger.info("Serving HTTP on %s%s", url, f" and {socket_path}" if socket_path else "")
     return service

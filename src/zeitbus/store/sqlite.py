@@ -29,13 +29,14 @@ from zeitbus.errors import (
     DatabaseBusy,
     DatabaseCorrupt,
     DatabaseError,
+    DiskFull,
     InvalidKey,
     ZeitbusError,
 )
 from zeitbus.ids import UidGenerator, new_node_id, uid_from_str, uid_to_str
 from zeitbus.location import private_database
 from zeitbus.model import INT64_MAX, INT64_MIN, UINT32_MAX, Change, ChangeKind, Event
-from zeitbus.store import pending, removal, schema
+from zeitbus.store import failures, pending, removal, schema
 from zeitbus.store.writer import BatchWriter, InfoKey, SubjectIds, SubjectKey
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,20 @@ def _json_ids(ids: Sequence[int]) -> str:
 
 
 @contextlib.contextmanager
-def translate_errors() -> Iterator[None]:
-    """Turn driver errors into the project's error tree, once, here."""
+def translate_errors(path: str = "", *, writes: bool = False) -> Iterator[None]:
+    """Turn driver errors into the project's error tree, once, here.
+
+    ``path``: the database file. ``writes``: the log's writes, whose full disk
+    is reported to ``failures`` (which logs it once, not per refused write).
+    """
     try:
         yield
     except sqlite3.OperationalError as error:
+        if failures.is_full(error, path):
+            full = failures.disk_full(error, path)
+            if writes:
+                failures.failed(path, full)
+            raise full from error
         text = str(error)
         if "locked" in text or "busy" in text:
             raise DatabaseBusy(f"the database is busy: {text}") from error
@@ -188,7 +198,7 @@ class SQLiteStore:
         self._data_version = 0
         self.last_id = self.folded_id = 0
         self.max_ts: int = INT64_MIN
-        with translate_errors():
+        with translate_errors(self.path):
             self._writer = self._connect(write=True)
             self._data_version = int(self._writer.execute("PRAGMA data_version").fetchone()[0])
             found = schema.migrate(self._writer)
@@ -237,17 +247,17 @@ class SQLiteStore:
         if settle and self._unpurged:
             self.purge()
         if self.memory:
-            with self._lock, translate_errors():
+            with self._lock, translate_errors(self.path):
                 yield self._writer
             return
         conn = getattr(self._local, "conn", None)
         if conn is None:
-            with translate_errors():
+            with translate_errors(self.path):
                 conn = self._connect(write=False)
             self._local.conn = conn
             with self._lock:
                 self._readers.append(conn)
-        with translate_errors():
+        with translate_errors(self.path):
             yield conn
 
     @contextlib.contextmanager
@@ -259,7 +269,7 @@ class SQLiteStore:
         """
         if settle and self._unpurged:
             self.purge()
-        with self._lock, translate_errors():
+        with self._lock, translate_errors(self.path, writes=True):
             conn = self._writer
             conn.execute("BEGIN IMMEDIATE")
             if not self.memory:
@@ -273,7 +283,7 @@ class SQLiteStore:
                 yield conn
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                failures.rollback(conn)  # SQLite may have ended it (a full disk, say)
                 self._pending_terms, self._pending_storages = {}, set()
                 self._pending_infos, self._dropped_infos = {}, set()
                 self._pending_subjects = {}
@@ -305,7 +315,7 @@ class SQLiteStore:
 
     def vacuum(self) -> None:
         """Run ANALYZE and VACUUM (outside any transaction, as VACUUM needs)."""
-        with self._lock, translate_errors():
+        with self._lock, translate_errors(self.path):
             self._writer.execute("PRAGMA optimize")
             self._writer.execute("VACUUM")
 
@@ -321,6 +331,7 @@ class SQLiteStore:
         """
         conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, timeout=10.0)
         conn.execute("PRAGMA busy_timeout = 0")
+        checkpointing = f"{self.path} (checkpoint)"  # a writer of its own (store/failures.py)
         idle_round_due = False
         timeout: float | None = None
         try:
@@ -342,11 +353,19 @@ class SQLiteStore:
                     self._fold_requested = False
                     self._fold_while_idle()
                 try:
-                    conn.execute(f"PRAGMA wal_checkpoint({mode})")
+                    busy, frames, copied = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
                 except sqlite3.Error as error:
+                    if failures.is_full(error, self.path):
+                        # The database file could not grow: the WAL keeps the commits.
+                        full = DiskFull.at(self.path, "copying the WAL into it")
+                        failures.failed(checkpointing, full)
+                        continue
                     # An idle round that meets a reader or the writer just skips.
                     level = logging.WARNING if asked else logging.DEBUG
                     logger.log(level, "WAL checkpoint (%s) failed: %s", mode, error)
+                else:
+                    if not busy and frames == copied:  # the whole WAL is in the database
+                        failures.wrote(checkpointing)
         finally:
             conn.close()
 
@@ -372,6 +391,8 @@ class SQLiteStore:
                 return
         try:
             self.fold()
+        except DiskFull:
+            pass  # writing() logged it once; the next pause tries again
         except ZeitbusError as error:  # busy, say: the next pause tries again
             logger.warning("folding the pending rows failed: %s", error)
 
@@ -382,7 +403,10 @@ class SQLiteStore:
         the disk; once a second keeps the WAL to what a second of writes
         dirties (the backstop caps it if the checkpointer falls behind).
         """
-        if self._checkpointer is None or conn.total_changes == changes_before:
+        if self.memory or conn.total_changes == changes_before:
+            return
+        failures.wrote(self.path)  # a commit that wrote: there was room for it
+        if self._checkpointer is None:
             return
         now = self._last_write = time.monotonic()
         if now - self._last_checkpoint_request >= self.checkpoint_interval:
@@ -646,7 +670,7 @@ class SQLiteStore:
         stored, so a one-event ``zeitbus log`` does not pay for it.
         """
         self._terms_loaded = True
-        with translate_errors():
+        with translate_errors(self.path):
             rows = self._writer.execute(
                 "SELECT value, id FROM term ORDER BY id DESC LIMIT ?", (_PRELOADED_TERMS,)
             ).fetchall()
@@ -672,9 +696,15 @@ class SQLiteStore:
             self._unfolded = {}
 
     def _analyze(self) -> None:
-        with self._lock, translate_errors():
-            self._writer.execute("PRAGMA analysis_limit = 1000")
-            self._writer.execute("ANALYZE")
+        try:
+            with self._lock, translate_errors(self.path):
+                self._writer.execute("PRAGMA analysis_limit = 1000")
+                self._writer.execute("ANALYZE")
+        except ZeitbusError as error:
+            # Statistics only speed queries up: the insert that committed before
+            # this must not report a failure (a full disk, say). The next round
+            # tries again.
+            logger.debug("ANALYZE failed: %s", error)
         self._since_analyze = 0
 
     def delete(self, ids: Sequence[int], *, defer: bool = False) -> Deleted | None:

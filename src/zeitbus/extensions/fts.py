@@ -239,9 +239,13 @@ class FullTextIndex:
         self._readers: list[sqlite3.Connection] = []
         self._closed = False
         self._writer = self._connect()
-        with self._translate():
-            self._writer.executescript(_SCHEMA)
-            self._check_owner()
+        try:
+            with self._translate():
+                self._writer.executescript(_SCHEMA)
+                self._check_owner()
+        except BaseException:
+            self._writer.close()  # an index that cannot be opened keeps no file open
+            raise
 
     @classmethod
     def beside(cls, engine: Engine, *, home: str = "") -> FullTextIndex:
@@ -257,8 +261,12 @@ class FullTextIndex:
             conn = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=10.0
             )
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            except BaseException:
+                conn.close()  # nothing stays open when a setting fails (a full disk, say)
+                raise
         return conn
 
     @contextlib.contextmanager

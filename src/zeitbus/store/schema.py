@@ -36,6 +36,7 @@ from __future__ import annotations
 import sqlite3
 
 from zeitbus.errors import DatabaseError
+from zeitbus.store import failures
 from zeitbus.store.stats import SCHEMA as STAT_SCHEMA
 from zeitbus.tokens import SCHEMA as TOKEN_SCHEMA
 
@@ -160,6 +161,6 @@ def migrate(conn: sqlite3.Connection) -> int:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        failures.rollback(conn)  # SQLite may have ended it (a full disk, say)
         raise
     return found

@@ -200,11 +200,15 @@ class SQLiteStore:
         self.max_ts: int = INT64_MIN
         with translate_errors(self.path):
             self._writer = self._connect(write=True)
-            self._data_version = int(self._writer.execute("PRAGMA data_version").fetchone()[0])
-            found = schema.migrate(self._writer)
-            self.schema_version = schema.SCHEMA_VERSION
-            self.created = found == 0
-            self._init_meta()
+            try:
+                self._data_version = int(self._writer.execute("PRAGMA data_version").fetchone()[0])
+                found = schema.migrate(self._writer)
+                self.schema_version = schema.SCHEMA_VERSION
+                self.created = found == 0
+                self._init_meta()
+            except BaseException:
+                self._writer.close()  # a log that cannot be opened keeps no file open
+                raise
         if not self.memory:
             # Commits only append to the WAL; copying it back into the database
             # (and the fsync that goes with it) happens on this thread, so a
@@ -223,6 +227,15 @@ class SQLiteStore:
         conn = sqlite3.connect(
             self._uri, uri=True, isolation_level=None, check_same_thread=False, timeout=10.0
         )
+        try:
+            self._configure(conn, write=write)
+        except BaseException:
+            conn.close()  # nothing stays open when a setting fails (a full disk, say)
+            raise
+        return conn
+
+    def _configure(self, conn: sqlite3.Connection, *, write: bool) -> None:
+        """A new connection's settings: WAL for the writer, read-only for readers."""
         conn.execute("PRAGMA busy_timeout = 10000")
         conn.execute("PRAGMA cache_size = -32000")
         conn.execute("PRAGMA temp_store = MEMORY")
@@ -235,7 +248,6 @@ class SQLiteStore:
             conn.execute("PRAGMA mmap_size = 268435456")
         if not write:
             conn.execute("PRAGMA query_only = 1")
-        return conn
 
     @contextlib.contextmanager
     def reading(self, *, settle: bool = True) -> Iterator[sqlite3.Connection]:

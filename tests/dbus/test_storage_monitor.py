@@ -389,9 +389,19 @@ def test_a_state_change_right_behind_the_answer_is_the_state_kept(system_bus: st
         nm = await FakeNetworkManager.start(system_bus, DISCONNECTED)
         nm.change_after_answer(CONNECTED)
         states: list[bool] = []
-        watch = NetworkWatch(states.append)
+        connected = asyncio.Event()
+
+        def learnt(up: bool) -> None:
+            states.append(up)
+            if up:
+                connected.set()
+
+        watch = NetworkWatch(learnt)
         try:
             await watch.start()
+            # The signal may also come in a read of its own, after start returns.
+            async with asyncio.timeout(DEADLINE):
+                await connected.wait()
         finally:
             await watch.stop()
             await nm.stop()

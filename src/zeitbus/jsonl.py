@@ -10,9 +10,11 @@ An event is one JSON object (docs/event-json.md)::
 
 Decoding is strict (msgspec structs with ``forbid_unknown_fields``): an
 unknown key, a wrong type, a float where an integer belongs, a number out of
-range or bad base64 raises InvalidArgument naming the field. Missing keys take
-the model's defaults, so a hand-written event may leave out what it does not
-need (``timestamp`` then means "now").
+range or bad base64 raises InvalidArgument naming the field; bytes that are
+not UTF-8 and an escaped unpaired surrogate one naming the byte
+(``text_problem``). Missing keys take the model's defaults, so a
+hand-written event may leave out what it does not need (``timestamp`` then
+means "now").
 
 Import is two passes, so that a bad line imports nothing: the first decodes
 and checks every line (as ``Engine.import_events`` would) and spools the good
@@ -157,6 +159,61 @@ def _to_event(raw: _EventJSON, *, check: bool = True) -> Event:
     return event
 
 
+# An escaped UTF-16 surrogate with the low half that may follow it, or any
+# other escape: matching every escape from the left keeps an escaped backslash
+# followed by "ud800" (the text \ud800) from being read as a surrogate.
+_ESCAPE = re.compile(
+    rb"\\u(?P<high>[dD][89abAB][0-9a-fA-F]{2})(?P<low>\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+    rb"|\\u(?P<lone>[dD][c-fC-F][0-9a-fA-F]{2})"
+    rb"|\\.",
+    re.DOTALL,
+)
+
+
+def text_problem(data: bytes) -> str | None:
+    """The first byte that keeps ``data`` from being JSON text, and why; None if none does.
+
+    JSON text is UTF-8 (RFC 8259), and an escaped surrogate (``\\ud800``)
+    must be half of a pair: alone it is no character, and text holding one
+    cannot be encoded again (for SQLite, D-Bus or an answer). Positions are
+    byte offsets into ``data``.
+    """
+    end = len(data)
+    problem = None
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        end = error.start
+        problem = f"not valid UTF-8: {error.reason} (byte {error.start})"
+    for match in _ESCAPE.finditer(data, 0, end):
+        lone = match["lone"] or (match["low"] is None and match["high"])
+        if lone:
+            code = match.group()[2:6].decode("ascii").lower()
+            return f"not valid JSON: unpaired UTF-16 surrogate \\u{code} (byte {match.start()})"
+    return problem
+
+
+def decode_reason(
+    data: bytes | str, error: msgspec.MsgspecError | UnicodeError, whole: str = "event"
+) -> str:
+    """Why ``data`` did not decode: a byte-level problem first, naming its byte.
+
+    msgspec raises UnicodeDecodeError (not a DecodeError) for bytes that are
+    not UTF-8 inside a string and says only "truncated" for an unpaired
+    surrogate at a string's end; so the bytes are looked at here, once
+    decoding has failed anyway (a good body pays nothing).
+    """
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    problem = text_problem(raw)
+    if problem is not None:
+        return problem
+    if isinstance(error, UnicodeError):  # not seen: text_problem finds what msgspec did
+        return f"not valid UTF-8: {error}"
+    if str(error) == "Input data was truncated":
+        return f"not valid JSON: the text ends early (byte {len(raw)})"
+    return error_reason(error, whole)
+
+
 def error_reason(error: msgspec.MsgspecError, whole: str = "event") -> str:
     """msgspec's message, reworded to start with the field it is about (``whole``: the top)."""
     text = str(error)
@@ -203,8 +260,8 @@ def decode_line(line: bytes | str, *, check: bool = True) -> Event:
     """
     try:
         raw = _decoder.decode(line)
-    except msgspec.DecodeError as error:
-        raise InvalidArgument(error_reason(error)) from None
+    except (msgspec.DecodeError, UnicodeError) as error:
+        raise InvalidArgument(decode_reason(line, error)) from None
     return _to_event(raw, check=check)
 
 
@@ -215,18 +272,18 @@ def decode_events(data: bytes | str) -> list[Event]:
     raises BadRecord with its line number. Blank lines are ignored.
     """
     if isinstance(data, str):
-        data = data.encode("utf-8")
-    text = data.strip()
-    if text[:1] == b"[":
+        data = data.encode("utf-8", "surrogatepass")  # a lone surrogate is refused below
+    if data.strip()[:1] == b"[":
         try:
-            items = msgspec.json.decode(text)
-        except msgspec.DecodeError as error:
-            raise InvalidArgument(error_reason(error)) from None
+            items = msgspec.json.decode(data)  # not stripped: error positions count from 0
+        except (msgspec.DecodeError, UnicodeError) as error:
+            raise InvalidArgument(decode_reason(data, error)) from None
         if not isinstance(items, list):
             raise InvalidArgument("expected a JSON array of events")
         return events_from_json(items)
     events = []
-    for number, line in enumerate(data.splitlines(), start=1):
+    # Lines end at \n only, as JSON Lines and ``import`` have them (\r is whitespace).
+    for number, line in enumerate(data.split(b"\n"), start=1):
         if line.strip():
             try:
                 events.append(decode_line(line))
@@ -325,15 +382,16 @@ class _Checker:
             self.problems.append((number, reason))
 
     def line(self, number: int, line: bytes) -> None:
-        line = line.strip()
-        if not line:
+        if not line.strip():
             return
         try:
+            # Decoded as read, so that an error's byte offset counts from the line's start.
             event = decode_line(line, check=False)  # prepare_imported checks it
             check_unique_uris(prepare_imported(event))
         except (InvalidArgument, InvalidEvent) as error:
             self.bad(number, error.message)
             return
+        line = line.strip()
         if self.keep_ids and event.id:
             self.pending.append((number, line, event))
             if len(self.pending) >= EXPORT_PAGE:

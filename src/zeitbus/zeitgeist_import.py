@@ -40,7 +40,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,8 +93,8 @@ class ImportReport:
     ``imported`` events were stored; ``already_present`` were in the log
     already (same dedup key) and were left alone; ``unreadable`` holds the
     Zeitgeist ids of events the file cannot describe completely (a required
-    lookup row is missing, or the engine refuses the event), which are
-    skipped. ``found`` is the number of events in the file.
+    lookup row is missing, text is not UTF-8, or the engine refuses the
+    event), which are skipped. ``found`` is the number of events in the file.
     """
 
     imported: int
@@ -217,7 +217,7 @@ def import_zeitgeist(
             if progress is not None:
                 progress(0, total)
             batch: list[Event] = []
-            rows = conn.execute(_rows_query(conn, version))
+            rows = _rows(conn, _rows_query(conn, version))
             for event in _events(rows, importer.unreadable):
                 batch.append(event)
                 if len(batch) >= batch_size:
@@ -229,7 +229,7 @@ def import_zeitgeist(
         conn.close()
     if importer.unreadable:
         logger.warning(
-            "skipped %d Zeitgeist events with missing required fields (ids %s)",
+            "skipped %d Zeitgeist events that cannot be stored (ids %s)",
             len(importer.unreadable),
             ", ".join(map(str, importer.unreadable[:20])),
         )
@@ -248,7 +248,7 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     uri = "file:" + quote(str(path.absolute())) + "?mode=ro"
     with _translate(path):
         conn = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30.0)
-    conn.execute("PRAGMA query_only = 1")
+        conn.execute("PRAGMA query_only = 1")
     return conn
 
 
@@ -262,6 +262,11 @@ def _translate(path: Path) -> Iterator[None]:
         if "not a database" in text or "malformed" in text or "corrupt" in text:
             raise DatabaseCorrupt(f"{path} is not a readable database: {text}") from error
         raise DatabaseError(f"cannot read {path}: {text}") from error
+    except UnicodeDecodeError as error:
+        # sqlite3 could not decode SQLite's own error message, which quotes
+        # bytes of the file's damaged schema ("malformed database schema (…)").
+        text = bytes(error.object).decode("utf-8", "replace")
+        raise DatabaseCorrupt(f"{path} is not a readable database: {text}") from error
 
 
 def _schema_version(conn: sqlite3.Connection, path: Path) -> int:
@@ -307,22 +312,53 @@ def _extension_state(conn: sqlite3.Connection) -> tuple[ExtensionState, ...]:
     return tuple(out)
 
 
-def _events(cursor: sqlite3.Cursor, unreadable: list[int]) -> Iterator[Event]:
+def _escaped_text(value: bytes) -> str:
+    return value.decode("utf-8", "surrogateescape")
+
+
+def _rows(conn: sqlite3.Connection, query: str) -> Iterator[tuple[Any, ...]]:
+    """The query's rows, also from a file holding text that is not UTF-8.
+
+    sqlite3 refuses such a value with OperationalError, which would end the
+    import. Then the query runs again in the same read transaction (the same
+    rows, in the same order) past the rows already read, with that text's
+    bytes escaped: validation refuses the events holding it, which are
+    skipped and named as unreadable. Decoding each value in Python costs
+    about twice the plain read, so only such files pay for it.
+    """
+    done = 0
+    cursor = conn.execute(query)
+    try:
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            yield from rows
+            done += len(rows)
+        return
+    except sqlite3.OperationalError as error:
+        if "could not decode to utf-8" not in str(error).lower():
+            raise
+    conn.text_factory = _escaped_text
+    try:
+        cursor = conn.execute(query)
+        for _ in range(done):
+            cursor.fetchone()
+        while rows := cursor.fetchmany(_FETCH_ROWS):
+            yield from rows
+    finally:
+        conn.text_factory = str
+
+
+def _events(rows: Iterable[tuple[Any, ...]], unreadable: list[int]) -> Iterator[Event]:
     """Events from the joined rows; events Zeitbus cannot store go to ``unreadable``."""
     current: list[tuple[Any, ...]] = []
-    while True:
-        rows = cursor.fetchmany(_FETCH_ROWS)
-        if not rows:
-            break
-        for row in rows:
-            if current and row[0] != current[0][0]:
-                event = _event(current)
-                if event is None:
-                    unreadable.append(_event_id(current[0][0]))
-                else:
-                    yield event
-                current = []
-            current.append(row)
+    for row in rows:
+        if current and row[0] != current[0][0]:
+            event = _event(current)
+            if event is None:
+                unreadable.append(_event_id(current[0][0]))
+            else:
+                yield event
+            current = []
+        current.append(row)
     if current:
         event = _event(current)
         if event is None:

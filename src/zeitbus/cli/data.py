@@ -172,7 +172,10 @@ def import_zeitgeist_command(state: State, /, path: Path, keep_ids: bool | None)
     if report.unreadable:
         shown = ", ".join(map(str, report.unreadable[:10]))
         more = ", ..." if len(report.unreadable) > 10 else ""
-        warn(f"skipped {len(report.unreadable):,} incomplete Zeitgeist events (ids {shown}{more})")
+        warn(
+            f"skipped {len(report.unreadable):,} Zeitgeist events that cannot be stored "
+            f"(incomplete, or text that is not UTF-8): ids {shown}{more}"
+        )
     ids = "kept Zeitgeist's ids" if report.kept_ids else "new ids"
     click.echo(
         f"Imported {_plural(report.imported, 'event')} of {report.found:,} "

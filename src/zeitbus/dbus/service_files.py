@@ -89,7 +89,8 @@ def install(services: Path, units: Path, command: Sequence[str]) -> list[Change]
     """Write both files where their content differs."""
     changes = []
     for path, text in _targets(services, units, command):
-        if path.is_file() and path.read_text(encoding="utf-8") == text:
+        # As bytes: a file that is not UTF-8 is only different, and rewritten.
+        if path.is_file() and path.read_bytes() == text.encode("utf-8"):
             changes.append(Change(path, "unchanged"))
             continue
         path.parent.mkdir(parents=True, exist_ok=True)

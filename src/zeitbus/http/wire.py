@@ -3,7 +3,8 @@
 Events are the documented JSON object of docs/event-json.md (``jsonl``);
 templates are the same objects, with Zeitgeist's operators in their fields.
 Bodies decode strictly: an unknown key or a wrong type is an
-``InvalidArgument`` naming the field, which the app answers with 400.
+``InvalidArgument`` naming the field, bytes that are not UTF-8 or an unpaired
+escaped surrogate (``\\ud800``) one naming the byte; the app answers both with 400.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from zeitbus.errors import InvalidArgument
-from zeitbus.jsonl import error_reason, event_to_json
+from zeitbus.jsonl import decode_reason, event_to_json
 from zeitbus.model import (
     INT64_MAX,
     INT64_MIN,
@@ -106,8 +107,8 @@ def decode(body: bytes, kind: Any) -> Any:
         raise InvalidArgument("the request needs a JSON body")
     try:
         return msgspec.json.decode(body, type=kind)
-    except msgspec.DecodeError as error:  # ValidationError included
-        raise InvalidArgument(error_reason(error, "body")) from None
+    except (msgspec.DecodeError, UnicodeError) as error:  # ValidationError included
+        raise InvalidArgument(decode_reason(body, error, "body")) from None
 
 
 def time_range(pair: tuple[int, int] | None) -> TimeRange | None:

@@ -34,7 +34,7 @@ from zeitbus.model import (
 from zeitbus.related import related_uris
 from zeitbus.store import neighbours, pending, queries
 from zeitbus.store.queries import EventStruct
-from zeitbus.store.sqlite import MEMORY, SQLiteStore
+from zeitbus.store.sqlite import MEMORY, Receiving, SQLiteStore
 from zeitbus.tokens import Scope, TokenInfo
 from zeitbus.validation import (
     Clock,
@@ -51,6 +51,14 @@ PreInsertHook = Callable[[list[Event | None], str | None], list[Event | None]]
 # A commit hook is called with no arguments on the writing thread after each
 # insert, import or delete has committed; it must be quick and must not raise.
 CommitHook = Callable[[], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What ``receive`` did: events newly stored, and events not stored as deleted or dropped."""
+
+    stored: int
+    refused: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,6 +299,53 @@ class Engine:
         ids, stored = self.store.insert(batch, keep_ids=keep_ids, replay=True)
         self._committed()
         return Imported(ids, len(stored))
+
+    def receive(
+        self,
+        events: Sequence[Event],
+        tombstones: Sequence[str] = (),
+        *,
+        source: str,
+        cursor: tuple[str, int] | None = None,
+        filtered: bool = False,
+    ) -> Received:
+        """Take in a batch another node sent (sync), with its cursor, in one transaction.
+
+        ``events`` keep their uid, node and fields (each must carry a uid and
+        a node) and get local ids; an event already stored, or whose uid has
+        a tombstone here, is not stored again, so a batch replayed any number
+        of times changes nothing. ``tombstones`` (uids deleted there) are
+        applied first and win over any insert of the same uid, earlier or
+        later. A received MoveEvent moves earlier events here as it did there.
+        ``source`` is the node the batch came from (its changes are not sent
+        back there); ``cursor`` (name, seq) is stored with the batch.
+        ``filtered``: the pre-insert hooks (the blacklist) drop events first.
+        """
+        if isinstance(events, Event):
+            raise InvalidArgument("receive takes a list of events, not one event")
+        if not isinstance(source, str) or not source:
+            raise InvalidArgument("a received batch needs the node it came from")
+        if cursor is not None:
+            _check_cursor(*cursor)
+        batch: list[Event | None] = []
+        for n, event in enumerate(events):
+            if not isinstance(event, Event) or not event.uid or not event.node:
+                raise InvalidArgument(f"received event {n} needs a uid and a node")
+            prepared = prepare_imported(event, self._clock)
+            check_unique_uris(prepared)
+            batch.append(prepared.with_changes(id=0))
+        for n, uid in enumerate(tombstones):
+            try:
+                uid_from_str(uid)
+            except (ValueError, TypeError, AttributeError):
+                raise InvalidArgument(f"tombstone {n} is not a uid: {uid!r}") from None
+        if filtered:
+            for hook in self._pre_insert:
+                batch = hook(batch, source)
+        received = Receiving(source, tuple(tombstones), cursor)
+        ids, stored = self.store.insert(batch, received=received)
+        self._committed()
+        return Received(stored=len(stored), refused=sum(1 for i in ids if i == 0))
 
     def delete_events(self, ids: Sequence[int], *, defer: bool = False) -> tuple[int, int] | None:
         """Zeitgeist's DeleteEvents: the deleted events' (min, max) timestamps.

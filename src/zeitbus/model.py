@@ -293,7 +293,8 @@ class Change:
     id: int
     uid: str
     timestamp: int = 0
-    node: str = ""
+    node: str = ""  # where the event was recorded (inserts only)
+    source: str = ""  # the node sync received the change from ("" for a change made here)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,11 @@ Layout, designed from the queries (docs/storage.md explains the choices):
 * ``meta``: node id, id high-water mark, creation time.
 * ``token``: API tokens, their secrets only as digests (``zeitbus/tokens.py``;
   version 2).
+* ``change.source`` (version 3): the node a change was received from by sync
+  (NULL: made here), so that it is not sent back there; tombstones are found
+  by uid (``change_uid``), so that a delete wins over a late insert of the
+  same event, and a tombstone for an event this log never had is kept as one
+  with ``event_id`` 0.
 
 ``PRAGMA user_version`` is the schema version; ``MIGRATIONS[n]`` takes a
 database from version n to n + 1, inside the caller's transaction.
@@ -133,12 +138,17 @@ def _v1_to_v2(conn: sqlite3.Connection) -> None:
     conn.execute(TOKEN_SCHEMA)
 
 
+def _v2_to_v3(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE change ADD COLUMN source INTEGER")
+    conn.execute("CREATE INDEX change_uid ON change (uid) WHERE uid IS NOT NULL")
+
+
 def _statements(script: str) -> list[str]:
     """Split a schema script into statements (no semicolons inside ours)."""
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-MIGRATIONS = [_v0_to_v1, _v1_to_v2]
+MIGRATIONS = [_v0_to_v1, _v1_to_v2, _v2_to_v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

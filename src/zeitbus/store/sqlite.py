@@ -105,6 +105,20 @@ class Deleted:
     changes: tuple[Change, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class Receiving:
+    """What makes an insert a batch received by sync (``SQLiteStore.insert``).
+
+    ``source``: the node it came from (its changes are not sent back there).
+    ``tombstones``: uids deleted there, applied first. ``cursor``: the
+    replication's position, stored in the same transaction.
+    """
+
+    source: str
+    tombstones: Sequence[str] = ()
+    cursor: tuple[str, int] | None = None
+
+
 class _TermCache:
     """value <-> id caches shared by all connections.
 
@@ -606,7 +620,12 @@ class SQLiteStore:
             self._pending_storages.add(storage)
 
     def insert(
-        self, events: Sequence[Event | None], *, keep_ids: bool = False, replay: bool = False
+        self,
+        events: Sequence[Event | None],
+        *,
+        keep_ids: bool = False,
+        replay: bool = False,
+        received: Receiving | None = None,
     ) -> tuple[list[int], list[int]]:
         """Store a batch in one transaction; returns every id and the new ids.
 
@@ -616,6 +635,11 @@ class SQLiteStore:
         non-zero ``event.id`` is kept (InvalidArgument if it is taken); with
         ``replay`` a MoveEvent does not rewrite earlier rows, because the
         events being restored already carry the result.
+
+        ``received``: a batch from another node (sync). Its tombstones are
+        applied first; then an event is known by its uid alone (two machines
+        may record the same dedup key) and one whose uid has a tombstone here
+        is not stored (id 0): a delete wins over a late or repeated insert.
         """
         # The lock also covers what follows the commit: another thread's fold must
         # not run between the commit and the watermark, ids and kept rows it sets.
@@ -626,9 +650,16 @@ class SQLiteStore:
                 self._load_terms()
             ids: list[int] = []
             stored: list[int] = []
+            removed: list[tuple[int, int, bytes]] = []
             try:
                 with self.writing() as conn:
-                    writer = BatchWriter(self, conn, keep_ids=keep_ids, replay=replay)
+                    source = None
+                    if received is not None:
+                        source = self._node_id(conn, received.source)
+                        removed = self._receive_tombstones(conn, received.tombstones, source)
+                    writer = BatchWriter(
+                        self, conn, keep_ids=keep_ids, replay=replay, source=source
+                    )
                     writer.resolve_terms(events)
                     for event in events:
                         if event is None:
@@ -650,6 +681,8 @@ class SQLiteStore:
                         pending.count_rewrite(conn)
                     if writer.moved_pending:
                         pending.count_rewrite(conn, moves_only=True)
+                    if received is not None and received.cursor is not None:
+                        self.set_cursor(conn, *received.cursor)
                     folded = self.folded_id
                     if writer.last_id - folded >= self.fold_every:
                         folded = pending.fold(
@@ -658,6 +691,7 @@ class SQLiteStore:
             except BaseException:
                 self._unfolded = None  # a move may have changed kept rows the rollback restored
                 raise
+            self._forget_unfolded(removed)
             if folded != self.folded_id:
                 self._unfolded = {}
             elif self._unfolded is not None:
@@ -765,6 +799,47 @@ class SQLiteStore:
             timestamps = [r[1] for r in found]
             return Deleted(tuple(r[0] for r in found), min(timestamps), max(timestamps), changes)
 
+    def _receive_tombstones(
+        self, conn: sqlite3.Connection, uids: Sequence[str], source: int
+    ) -> list[tuple[int, int, bytes]]:
+        """Apply tombstones received from node ``source`` in the open transaction.
+
+        A stored event is removed and gets its tombstone; a uid this log
+        never had gets a tombstone of its own (``event_id`` 0), so the event
+        is refused if it comes later; one already tombstoned is left alone.
+        Returns what was removed (id, timestamp, uid; by id).
+        """
+        if not uids:
+            return []
+        raw = [(uid_from_str(uid),) for uid in uids]
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS tomb (uid BLOB PRIMARY KEY)")
+        conn.execute("DELETE FROM temp.tomb")
+        conn.executemany("INSERT OR IGNORE INTO temp.tomb (uid) VALUES (?)", raw)
+        known = {
+            row[0]
+            for row in conn.execute(
+                "SELECT t.uid FROM temp.tomb t WHERE EXISTS"
+                " (SELECT 1 FROM change c WHERE c.uid = t.uid)"
+            )
+        }
+        found: list[tuple[int, int, bytes]] = conn.execute(
+            "SELECT e.id, e.timestamp, e.uid FROM temp.tomb t JOIN event e ON e.uid = t.uid"
+            " ORDER BY e.id"
+        ).fetchall()
+        if found:
+            removal.remove(self, conn, found)
+        present = {row[2] for row in found}
+        bare = [
+            uid for (uid,) in dict.fromkeys(raw) if uid not in present and uid not in known
+        ]
+        first_seq = newest_seq(conn) + 1
+        rows = [(i, uid, ts) for i, ts, uid in found] + [(0, uid, None) for uid in bare]
+        conn.executemany(
+            "INSERT INTO change (seq, event_id, uid, timestamp, source) VALUES (?, ?, ?, ?, ?)",
+            [(first_seq + n, *row, source) for n, row in enumerate(rows)],
+        )
+        return found
+
     @property
     def purge_due(self) -> bool:
         """True while deleted events' rows wait for ``purge`` (reads and writes run it first)."""
@@ -852,8 +927,9 @@ class SQLiteStore:
                     uid_to_str(uid) if uid is not None else "",
                     timestamp or 0,
                     self.node_name(conn, node) if node is not None else "",
+                    self.node_name(conn, source) if source is not None else "",
                 )
-                for seq, event_id, uid, tomb, timestamp, node in rows
+                for seq, event_id, uid, tomb, timestamp, node, source in rows
             ]
 
     def event_id_by_uid(self, conn: sqlite3.Connection, uid: bytes) -> int | None:
@@ -920,7 +996,7 @@ WHERE c.id IS NOT NULL AND c.id != 0
 """
 _CHANGES = """
 SELECT c.seq, c.event_id, COALESCE(c.uid, e.uid, t.uid), c.uid IS NOT NULL,
-       COALESCE(c.timestamp, e.timestamp, t.timestamp), e.node
+       COALESCE(c.timestamp, e.timestamp, t.timestamp), e.node, c.source
 FROM change c
 LEFT JOIN event e ON c.uid IS NULL AND e.id = c.event_id
     AND NOT EXISTS (SELECT 1 FROM change d WHERE d.event_id = c.event_id

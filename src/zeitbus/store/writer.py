@@ -48,12 +48,22 @@ class BatchWriter:
     """
 
     def __init__(
-        self, store: SQLiteStore, conn: sqlite3.Connection, *, keep_ids: bool, replay: bool
+        self,
+        store: SQLiteStore,
+        conn: sqlite3.Connection,
+        *,
+        keep_ids: bool,
+        replay: bool,
+        source: int | None = None,
     ) -> None:
         self.store = store
         self.conn = conn
         self.keep_ids = keep_ids
         self.replay = replay
+        # Received by sync from this node (store.Receiving): events are known by
+        # uid alone, a tombstoned uid is refused, and the change rows say where from.
+        self.source = source
+        self.tombstoned: set[bytes] = set()
         self.last_id = store.last_id
         self.event_rows: list[tuple[object, ...]] = []
         self.subject_rows: list[SubjectRow] = []
@@ -175,6 +185,14 @@ class BatchWriter:
             self.stored_uids = dict(
                 conn.execute("SELECT e.uid, e.id FROM temp.wanted w JOIN event e ON e.uid = w.uid")
             )
+            if self.source is not None:
+                self.tombstoned = {
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT w.uid FROM temp.wanted w WHERE EXISTS"
+                        " (SELECT 1 FROM change c WHERE c.uid = w.uid)"
+                    )
+                }
 
     def _find_infos(self, unseen: Sequence[tuple[SubjectKey, Subject, str]]) -> None:
         """Look up, in one statement, the infos of subjects this process has not seen.
@@ -258,10 +276,12 @@ class BatchWriter:
             if existing is not None:
                 self.deduplicated = True
                 return existing, False
+            if raw_uid in self.tombstoned:
+                return 0, False  # deleted here or elsewhere: the delete wins
         keys, stored_keys = self.keys, self.stored_keys
         # Only an event that shares its timestamp with another of the batch, or is
         # not newer than the log, can repeat a dedup key.
-        dedup = timestamp in self.dedup_ts
+        dedup = timestamp in self.dedup_ts and self.source is None
         seen, seen_now = store._subjects, store._pending_subjects
         subject_keys: list[SubjectKey] = []
         knowns: list[SubjectIds | None] = []
@@ -488,7 +508,8 @@ class BatchWriter:
             self.conn.executemany(_INSERT_EVENT, self.event_rows)
             self.conn.executemany(_INSERT_SUBJECT, self.subject_rows)
             self.conn.executemany(
-                "INSERT INTO change (event_id) VALUES (?)", [(row[0],) for row in self.event_rows]
+                "INSERT INTO change (event_id, source) VALUES (?, ?)",
+                [(row[0], self.source) for row in self.event_rows],
             )
             self.event_rows, self.subject_rows = [], []
         if self.aggregate_rows:

@@ -61,6 +61,20 @@ GOOD: dict[tuple[str, str], bytes] = {
     ("PUT", "/blacklist/{template_id}"): _json({"actor": "application://spam.desktop"}),
     ("PUT", "/data-sources/{unique_id}/enabled"): _json({"enabled": False}),
     ("POST", "/search"): _json({"query": "Überweisung", "count": 3}),
+    ("POST", "/sync/receive"): _json(
+        {
+            "source": "2f0c8e36-5b1e-4a51-9a8e-6f3f2f6b9d11",
+            "last_seq": 1,
+            "events": [
+                _REPORT
+                | {
+                    "uid": "0193f1c2-7a00-7000-8000-000000000001",
+                    "node": "2f0c8e36-5b1e-4a51-9a8e-6f3f2f6b9d11",
+                }
+            ],
+            "tombstones": ["0193f1c2-7a00-7000-8000-000000000002"],
+        }
+    ),
 }
 
 

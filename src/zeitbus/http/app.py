@@ -609,6 +609,8 @@ def _route(path: str, **endpoints: Endpoint) -> Route:
 
 def routes() -> list[Route]:
     """The API's routes (docs/http-api.md)."""
+    from zeitbus.http import sync  # its routes use this module's helpers
+
     return [
         _route("/", get=root),
         _route("/health", get=health),
@@ -629,6 +631,9 @@ def routes() -> list[Route]:
         _route("/data-sources", get=get_data_sources),
         _route("/data-sources/{unique_id}/enabled", put=set_data_source_enabled),
         _route("/search", post=search),
+        _route("/sync/changes", get=sync.changes),
+        _route("/sync/receive", post=sync.receive),
+        _route("/sync/checkpoints/{node}", get=sync.checkpoint),
     ]
 
 

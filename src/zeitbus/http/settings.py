@@ -16,6 +16,7 @@ daemon's ``--http-port`` / ``--no-http`` override it. Every key is optional::
     max_page_size = 10000      # events per page of a find (400 beyond)
     default_page_size = 100
     max_streams = 100          # open longpoll/continuous/eventsource feeds (429 beyond)
+    sync_filtered = false      # true: the blacklist drops events received by sync too
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class HttpSettings:
     max_page_size: int = 10_000
     default_page_size: int = 100
     max_streams: int = 100
+    sync_filtered: bool = False  # the blacklist applies to events received by sync
 
     def replace(self, **changes: Any) -> HttpSettings:
         """A copy with some settings changed."""

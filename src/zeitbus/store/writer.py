@@ -71,6 +71,7 @@ class BatchWriter:
         # Timestamps whose events may repeat a dedup key (see resolve_terms).
         self.dedup_ts: set[int] = set()
         self.uids: dict[bytes, int] = {}
+        self.raw_uids: dict[str, bytes] = {}
         self.used: set[int] = set()
         # Rows to aggregate at once: those of events below the fold watermark
         # (imports that keep ids); the rest are pending (see store/pending.py).
@@ -167,7 +168,8 @@ class BatchWriter:
             if event is None:
                 continue
             if event.uid:
-                uids.append((uid_from_str(event.uid),))
+                raw = self.raw_uids[event.uid] = uid_from_str(event.uid)
+                uids.append((raw,))
             if event.ts <= max_ts:
                 for subject in event.subjects:
                     uri = self._uri_of(subject, event.actor)
@@ -270,7 +272,8 @@ class BatchWriter:
         manifestation = term(event.manifestation)
         actor_value = event.actor
         actor = term(actor_value)
-        raw_uid = uid_from_str(event.uid) if event.uid else None
+        # Parsed once per batch (_find_stored): a uid's parse costs as much as a row.
+        raw_uid = (self.raw_uids.get(event.uid) or uid_from_str(event.uid)) if event.uid else None
         if raw_uid is not None:
             existing = self.uids.get(raw_uid) or self.stored_uids.get(raw_uid)
             if existing is not None:

@@ -3,7 +3,8 @@
     ZeitbusError
     ├── InvalidArgument (ValueError)   bad events, templates, result types, ranges
     │   ├── BadRecord                  a malformed line in an import file
-    │   └── NothingMatched             FindRelatedUris' templates match no event
+    │   ├── NothingMatched             FindRelatedUris' templates match no event
+    │   └── UndecryptableDocument      a sync document that does not decrypt or verify
     ├── InvalidEvent (ValueError)      an event Zeitgeist refuses as a whole
     ├── InvalidKey (LookupError)       an unknown key (data source, cursor, ...)
     ├── AccessDenied (PermissionError) no token, a bad one, or too small a scope (HTTP)
@@ -60,6 +61,21 @@ class NothingMatched(InvalidArgument):
     """FindRelatedUris' templates match no event (an error in Zeitgeist's API)."""
 
     code = "nothing_matched"
+
+
+class UndecryptableDocument(InvalidArgument):
+    """An encrypted sync document that does not decrypt or verify with this key.
+
+    ``doc_id`` names the document, ``reason`` says why (a wrong key, a
+    tampered or moved document, an unknown format...), for sync status.
+    """
+
+    code = "undecryptable_document"
+
+    def __init__(self, doc_id: str, reason: str) -> None:
+        super().__init__(f"document {doc_id!r}: {reason}")
+        self.doc_id = doc_id
+        self.reason = reason
 
 
 class InvalidEvent(ValueError, ZeitbusError):

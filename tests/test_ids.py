@@ -46,3 +46,10 @@ def test_text_form_round_trips() -> None:
 def test_a_uid_prints_as_uuid_prints_it(raw: bytes) -> None:
     assert uid_to_str(raw) == str(uuid.UUID(bytes=raw))
     assert uid_from_str(uid_to_str(raw)) == raw
+
+
+@given(st.uuids())
+def test_a_uid_reads_back_from_any_text_form_uuid_accepts(value: uuid.UUID) -> None:
+    """The quick path for the canonical form gives what uuid.UUID gives, and so do the others."""
+    for text in (str(value), str(value).upper(), value.hex, "{" + str(value) + "}"):
+        assert uid_from_str(text) == value.bytes

@@ -51,8 +51,10 @@ class HttpPeer:
             answer = await self._client.request(method, path, **kwargs)
         except httpx.TimeoutException:
             raise DatabaseError(f"{self.url} did not answer in time") from None
-        except httpx.HTTPError as error:
+        except httpx.ConnectError as error:
             raise DatabaseError(f"cannot reach {self.url}: {error}") from None
+        except httpx.HTTPError as error:
+            raise DatabaseError(f"the connection to {self.url} broke off: {error}") from None
         if answer.status_code >= 400:
             raise _error(self.url, answer)
         return answer

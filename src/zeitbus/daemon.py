@@ -6,7 +6,8 @@ engine's name) and serves the HTTP API (``zeitbus.http``) from the same
 event loop. In order: connect to the session bus (none is not fatal: the
 log is served over HTTP alone); make way for us on it; open the log (exit
 21 if it cannot be opened, 22 if it is locked); load the extensions; export
-the D-Bus objects; listen for HTTP; take the bus name. It runs until Quit,
+the D-Bus objects; start syncing with the stored peers (``zeitbus.sync.service``,
+``[sync]`` in config.toml); listen for HTTP; take the bus name. It runs until Quit,
 SIGHUP, SIGINT or SIGTERM (exit 0), or until it loses the name or the bus.
 
 Where the log lives: ``--data-dir`` (or ``ZEITBUS_DATA_DIR``) if given, else
@@ -40,6 +41,8 @@ from zeitbus.errors import DatabaseBusy, ZeitbusError
 from zeitbus.extensions import loaded as extensions
 from zeitbus.http import settings as http_settings
 from zeitbus.location import MEMORY, log_location, warn_if_shared
+from zeitbus.sync import settings as sync_settings
+from zeitbus.sync.service import SyncService
 
 if TYPE_CHECKING:
     from zeitbus.http.server import HttpService
@@ -176,12 +179,21 @@ def _http_settings(options: Options, environ: Mapping[str, str]) -> http_setting
     return settings
 
 
+def _sync_settings(environ: Mapping[str, str]) -> sync_settings.SyncSettings:
+    """The config file's ``[sync]`` table: the one place it is read for the daemon."""
+    try:
+        return sync_settings.load(environ)
+    except ZeitbusError as error:
+        raise StartupError(EXIT_ERROR, f"bad configuration: {error.message}") from error
+
+
 async def _start_http(
     engine: Engine,
     location: str,
     settings: http_settings.HttpSettings,
     loaded: extensions.Loaded,
     bus: Session | None = None,
+    sync: SyncService | None = None,
 ) -> HttpService | None:
     """The HTTP API, unless disabled; a port that cannot be had is logged, not fatal.
 
@@ -203,7 +215,7 @@ async def _start_http(
     if loaded.registry is not None:
         found_registry = None if bus is None else bus.find(DataSourceService)
         datasources = found_registry or extensions.LocalRegistry(loaded.registry)
-    extras = Extras(blacklist=blacklist, datasources=datasources, index=loaded.index)
+    extras = Extras(blacklist=blacklist, datasources=datasources, index=loaded.index, sync=sync)
     data_dir = None if location == MEMORY else Path(location).parent
     try:
         return await http_server.start(engine, settings, data_dir, extras)
@@ -237,11 +249,12 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
             if options.quit:
                 return EXIT_OK
         settings = _http_settings(options, environ)
+        syncing = _sync_settings(environ)
         engine = await asyncio.to_thread(open_engine, location, environ)
         if location != MEMORY:
             warn_if_shared(Path(location).parent)
         try:
-            await _serve_log(engine, location, settings, bus, stop, environ)
+            await _serve_log(engine, location, settings, bus, stop, environ, syncing)
         finally:
             await asyncio.to_thread(engine.close)
     except Refused as error:
@@ -259,16 +272,21 @@ async def _serve_log(
     bus: Session | None,
     stop: asyncio.Event,
     environ: Mapping[str, str],
+    syncing: sync_settings.SyncSettings | None = None,
 ) -> None:
     """Serve the open log until told to stop (or until the bus goes, if there is one)."""
     loaded = extensions.Loaded()
     http = None
+    sync = None
     try:
         loaded = await asyncio.to_thread(extensions.load, engine, environ)
         await loaded.start()
         if bus is not None:
             await bus.start(engine, loaded, location)
-        http = await _start_http(engine, location, settings, loaded, bus)
+        # After the extensions: received events pass the blacklist's hook if configured to.
+        sync = await asyncio.to_thread(SyncService, engine, syncing)
+        await sync.start()
+        http = await _start_http(engine, location, settings, loaded, bus, sync)
         if bus is not None:
             await bus.own_name()
         _tune_garbage_collector()  # after the name: a replaced instance waits on it
@@ -282,6 +300,8 @@ async def _serve_log(
     finally:
         if http is not None:
             await http.stop()
+        if sync is not None:  # after HTTP: no request is left to add a peer or catch up
+            await sync.stop()
         if bus is not None:
             await bus.stop()
         await loaded.stop()

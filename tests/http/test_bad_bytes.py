@@ -75,6 +75,11 @@ GOOD: dict[tuple[str, str], bytes] = {
             "tombstones": ["0193f1c2-7a00-7000-8000-000000000002"],
         }
     ),
+    # The daemon follows no peer ([sync] live = false): a spoiled URL is stored, never used.
+    ("POST", "/sync/peers"): _json(
+        {"url": "http://127.0.0.1:9/zeitbüs", "token": "zbt_1234abcd_x", "direction": "pull"}
+    ),
+    ("POST", "/sync/peers/{peer_id}/now"): _json({"direction": "push"}),
 }
 
 
@@ -128,7 +133,9 @@ def served() -> Iterator[Served]:
     data = root / "data"
     data.mkdir()
     token = make_token(data, "admin")
-    daemon = spawn(data)
+    config = root / "served.toml"
+    config.write_text("[http]\nport = 0\n[sync]\nlive = false\n", encoding="utf-8")
+    daemon = spawn(data, ZEITBUS_CONFIG=str(config))
     try:
         headers = {"Authorization": f"Bearer {token}"}
         with httpx.Client(base_url=daemon.url, headers=headers) as client:
@@ -167,10 +174,10 @@ def test_every_body_taking_route_is_fuzzed() -> None:
 
 
 def test_the_good_bodies_are_good(served: Served) -> None:
-    """What the fuzz spoils is accepted (a data source that is not registered is a 404)."""
+    """What the fuzz spoils is accepted (a data source or peer that is not there is a 404)."""
     for method, path in body_routes():
         answer = send(served, method, path, GOOD[(method, path)])
-        expected = 404 if path.startswith("/data-sources/") else 200
+        expected = 404 if path.startswith(("/data-sources/", "/sync/peers/")) else 200
         assert answer.status_code == expected, (method, path, answer.text)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import schemathesis
@@ -20,9 +20,32 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 
 from tests.http.conftest import ACCESS, USER
 from zeitbus import Engine
-from zeitbus.http.app import create_app
+from zeitbus.errors import DatabaseError
+from zeitbus.http.app import Extras, create_app
 from zeitbus.http.settings import HttpSettings
 from zeitbus.jsonl import event_from_json
+from zeitbus.sync.peers import Peer
+from zeitbus.sync.service import Endpoint, SyncService
+from zeitbus.sync.settings import SyncSettings
+
+
+class _Offline:
+    """A peer that is never reached: every call fails as an unreachable one does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def _fail(self, *args: object, **kwargs: object) -> Any:
+        raise DatabaseError(f"cannot reach {self.url}: not in this test")
+
+    node = read = checkpoint = write = _fail
+
+    async def close(self) -> None:
+        pass
+
+
+def _offline(peer: Peer) -> Endpoint:
+    return cast(Endpoint, _Offline(peer.url))
 
 
 @pytest.fixture
@@ -43,7 +66,14 @@ def api_schema(tmp_path: Path) -> Iterator[Any]:
                 for n in range(5)
             ]
         )
-        app = create_app(engine, HttpSettings(max_batch=200, max_body_bytes=1_000_000))
+        # Peers are stored, never followed (live = false), and a catch-up reaches no
+        # network: a generated URL is not a place this test may send anything.
+        sync = SyncService(engine, SyncSettings(live=False), connect=_offline)
+        app = create_app(
+            engine,
+            HttpSettings(max_batch=200, max_body_bytes=1_000_000),
+            extras=Extras(sync=sync),
+        )
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)
         schema.config.headers = {"Authorization": f"Bearer {token}"}
         yield schema
@@ -54,9 +84,11 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 @schemathesis.hook
 def map_query(context: schemathesis.HookContext, query: dict[str, Any] | None) -> Any:
-    """Streaming feeds would wait for changes: read the feed in normal mode."""
+    """Streaming feeds and long polls would wait for changes: read without waiting."""
     if query and "feed" in query:
         query["feed"] = "normal"
+    if query and "wait" in query:
+        query["wait"] = 0
     return query
 
 

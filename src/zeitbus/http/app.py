@@ -46,6 +46,7 @@ from zeitbus.http.openapi import document as openapi_document
 from zeitbus.http.settings import HttpSettings
 from zeitbus.jsonl import events_from_json
 from zeitbus.model import UINT32_MAX, Event
+from zeitbus.sync.service import SyncService
 from zeitbus.tokens import Scope as TokenScope
 
 T = TypeVar("T")
@@ -127,6 +128,7 @@ class Extras:
     blacklist: BlacklistControl | None = None
     datasources: DataSourceControl | None = None
     index: FullTextIndex | None = None
+    sync: SyncService | None = None  # the daemon's peers (and its [sync] settings)
 
 
 @dataclass
@@ -634,6 +636,10 @@ def routes() -> list[Route]:
         _route("/sync/changes", get=sync.changes),
         _route("/sync/receive", post=sync.receive),
         _route("/sync/checkpoints/{node}", get=sync.checkpoint),
+        _route("/sync/peers", get=sync.get_peers, post=sync.add_peer),
+        _route("/sync/peers/{peer_id}", delete=sync.remove_peer),
+        _route("/sync/peers/{peer_id}/now", post=sync.now),
+        _route("/sync/status", get=sync.status),
     ]
 
 

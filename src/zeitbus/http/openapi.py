@@ -173,6 +173,141 @@ _SCHEMAS: dict[str, Any] = {
     },
 }
 
+_SEQ = {"type": "integer", "minimum": 0, "maximum": INT64_MAX}
+_SECONDS = {"oneOf": [{"type": "number"}, {"type": "null"}]}  # since the epoch, or unknown
+_DIRECTION = {"enum": ["both", "pull", "push"]}
+_PEER = {
+    "id": _STR,
+    "url": _STR,
+    "kind": {"enum": ["zeitbus", "couchdb"]},
+    "direction": _DIRECTION,
+    "encrypt": {"type": "boolean"},
+    "token": {"type": "boolean", "description": "whether the peer has a token (never shown)"},
+    "created": _MS,
+}
+_SCHEMAS |= {
+    "Batch": _object(
+        {
+            "source": _STR,
+            "last_seq": _SEQ,
+            "pending": {"oneOf": [_SEQ, {"type": "null"}]},
+            "events": {"type": "array", "items": _ref("Event")},
+            "tombstones": {"type": "array", "items": _STR},
+        },
+        ("source", "last_seq"),
+    ),
+    "Peer": _object(_PEER, tuple(_PEER)),
+    "Replication": _object(
+        {
+            "direction": {"enum": ["pull", "push"]},
+            "state": {"enum": ["idle", "catching up", "live", "retrying", "stopped", "failed"]},
+            "source": _STR,
+            "target": _STR,
+            "last_seq": _SEQ,
+            "pending": {"oneOf": [_SEQ, {"type": "null"}]},
+            "events": {"type": "integer", "minimum": 0},
+            "tombstones": {"type": "integer", "minimum": 0},
+            "last_error": _STR,
+            "last_error_at": _SECONDS,
+            "last_success_at": _SECONDS,
+            "caught_up_at": _SECONDS,
+            "errors": {"type": "integer", "minimum": 0},
+            "lag_events": {"oneOf": [_SEQ, {"type": "null"}]},
+            "lag_seconds": _SECONDS,
+        }
+    ),
+    "PeerStatus": _object(
+        {**_PEER, "replications": {"type": "array", "items": _ref("Replication")}},
+        (*_PEER, "replications"),
+    ),
+}
+
+
+def _sync_paths() -> dict[str, Any]:
+    """The sync routes: between daemons (read/write), and the peers (admin)."""
+    peers = _ok(_object({"peers": {"type": "array", "items": _ref("Peer")}}, ("peers",)))
+    peer_id = [_path("peer_id", _STR)]
+    now = _op(
+        "Catch up with a peer now; its status when done (admin)",
+        _ok(_ref("PeerStatus")),
+        body=_object({"direction": {"oneOf": [_DIRECTION, {"type": "null"}]}}),
+        params=peer_id,
+        errors=("404", "413"),
+    )
+    now["requestBody"]["required"] = False
+    return {
+        "/sync/changes": {
+            "get": _op(
+                "A batch of this log's changes for another node (a long poll with wait)",
+                _ok(_ref("Batch")),
+                params=[
+                    _query("since", _SEQ),
+                    _query("limit", {"type": "integer", "minimum": 0}),
+                    _query("not_from", _STR, "leave out what came from this node"),
+                    _query("wait", {"type": "integer", "minimum": 0, "maximum": 600_000}, "ms"),
+                ],
+            )
+        },
+        "/sync/receive": {
+            "post": _op(
+                "Store a batch from another node with its checkpoint (write)",
+                _ok(
+                    _object(
+                        {
+                            "stored": {"type": "integer", "minimum": 0},
+                            "refused": {"type": "integer", "minimum": 0},
+                            "last_seq": _SEQ,
+                        },
+                        ("stored", "refused", "last_seq"),
+                    )
+                ),
+                body=_ref("Batch"),
+                errors=("413",),
+            )
+        },
+        "/sync/checkpoints/{node}": {
+            "get": _op(
+                "The last seq of a node this log took in (0: none)",
+                _ok(_object({"node": _STR, "seq": _SEQ}, ("node", "seq"))),
+                params=[_path("node", _STR)],
+            )
+        },
+        "/sync/peers": {
+            "get": _op("The peers this daemon syncs with (admin)", peers, errors=("404",)),
+            "post": _op(
+                "Add a peer and start syncing with it (admin)",
+                _ok(_ref("Peer")),
+                body=_object(
+                    {
+                        "url": _STR,
+                        "token": _STR,
+                        "direction": _DIRECTION,
+                        "kind": {"enum": ["zeitbus", "couchdb"]},
+                        "encrypt": {"type": "boolean"},
+                    },
+                    ("url",),
+                ),
+                errors=("404", "413"),
+            ),
+        },
+        "/sync/peers/{peer_id}": {
+            "delete": _op(
+                "Remove a peer and stop syncing with it (admin)",
+                _ok(_ref("Peer")),
+                params=peer_id,
+                errors=("404",),
+            )
+        },
+        "/sync/peers/{peer_id}/now": {"post": now},
+        "/sync/status": {
+            "get": _op(
+                "Each peer with the status of each direction (admin)",
+                _ok(_object({"peers": {"type": "array", "items": _ref("PeerStatus")}}, ("peers",))),
+                errors=("404",),
+            )
+        },
+    }
+
 
 @functools.cache
 def document() -> dict[str, Any]:
@@ -428,6 +563,7 @@ def document() -> dict[str, Any]:
             ),
         },
     }
+    paths |= _sync_paths()
     return {
         "openapi": "3.1.0",
         "info": {"title": "Zeitbus", "version": "1", "description": "docs/http-api.md"},

@@ -16,20 +16,23 @@ daemon's ``--http-port`` / ``--no-http`` override it. Every key is optional::
     max_page_size = 10000      # events per page of a find (400 beyond)
     default_page_size = 100
     max_streams = 100          # open longpoll/continuous/eventsource feeds (429 beyond)
-    sync_filtered = false      # true: the blacklist drops events received by sync too
+
+The file itself is read by ``zeitbus.config``; sync has its own ``[sync]``
+table (``zeitbus.sync.settings``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from zeitbus import config
+from zeitbus.config import config_path
 from zeitbus.errors import InvalidArgument
+
+__all__ = ["DEFAULT_PORT", "HttpSettings", "config_path", "from_table", "load"]
 
 DEFAULT_PORT = 5680
 
@@ -48,49 +51,21 @@ class HttpSettings:
     max_page_size: int = 10_000
     default_page_size: int = 100
     max_streams: int = 100
-    sync_filtered: bool = False  # the blacklist applies to events received by sync
 
     def replace(self, **changes: Any) -> HttpSettings:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
 
-def config_path(environ: Mapping[str, str]) -> Path:
-    """Where ``config.toml`` is read from."""
-    named = environ.get("ZEITBUS_CONFIG", "")
-    if named:
-        return Path(named)
-    base = environ.get("XDG_CONFIG_HOME") or str(Path(environ.get("HOME", "~")) / ".config")
-    return Path(os.path.expanduser(base)) / "zeitbus" / "config.toml"
-
-
 def load(environ: Mapping[str, str]) -> HttpSettings:
-    """The settings from the config file (defaults if there is none).
+    """The settings from the config file's ``[http]`` table (defaults if there is none).
 
     A malformed file, an unknown key or a value of the wrong type is an
     InvalidArgument naming it: a daemon should not start on a config it
     misreads.
     """
-    path = config_path(environ)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return HttpSettings()
-    except OSError as error:
-        raise InvalidArgument(f"cannot read {path}: {error.strerror}") from None
-    try:
-        text = data.decode("utf-8")  # TOML is UTF-8
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - data.rfind(b"\n", 0, error.start)
-        raise InvalidArgument(
-            f"{path}: not valid UTF-8 at line {line}, column {column}: {error.reason}"
-        ) from None
-    try:
-        table = tomllib.loads(text).get("http", {})
-    except tomllib.TOMLDecodeError as error:
-        raise InvalidArgument(f"{path}: {error}") from None
-    return from_table(table, str(path))
+    document, where = config.read(environ)
+    return from_table(document.get("http", {}), where)
 
 
 def from_table(table: Mapping[str, Any], where: str = "config") -> HttpSettings:

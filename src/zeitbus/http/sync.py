@@ -8,21 +8,36 @@
   checkpoint in one transaction (``Engine.receive``). Scope write.
 * ``GET /sync/checkpoints/{node}``: the last seq of NODE this log took in.
   Scope read.
+
+The peers this daemon syncs with, and how it is doing (scope admin; the
+daemon's sync service, ``sync.service``; 404 ``not_loaded`` where none runs):
+
+* ``GET /sync/peers``: ``{"peers": [peer...]}`` (a peer's token is never shown).
+* ``POST /sync/peers``: ``{"url", "token"?, "direction"?, "kind"?, "encrypt"?}``
+  stores a peer and starts syncing with it; answers the peer.
+* ``DELETE /sync/peers/{id}``: forgets a peer, stops syncing; answers it.
+* ``GET /sync/status``: ``{"peers": [peer with "replications": [status...]]}``.
+* ``POST /sync/peers/{id}/now``: ``{"direction"?}`` (or no body): catches up
+  with the peer now and answers its status when done.
 """
 
 from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from zeitbus.errors import InvalidArgument, InvalidKey
+from zeitbus.http import wire
 from zeitbus.http.app import _api, _authorize, _body, _check_batch, _run
+from zeitbus.http.errors import HttpError
 from zeitbus.http.feed import PAGE
 from zeitbus.model import INT64_MAX
 from zeitbus.sync.local import read_batch
 from zeitbus.sync.replicator import cursor_name
+from zeitbus.sync.service import SyncService
 from zeitbus.sync.wire import decode_batch, encode_batch
 from zeitbus.tokens import Scope as TokenScope
 
@@ -71,7 +86,7 @@ async def receive(request: Request) -> Response:
         batch.tombstones,
         source=source,
         cursor=(cursor_name(source), batch.last_seq),
-        filtered=api.settings.sync_filtered,
+        filtered=api.extras.sync is not None and api.extras.sync.filter_received,
     )
     answer = {"stored": done.stored, "refused": done.refused, "last_seq": batch.last_seq}
     return JSONResponse(answer)
@@ -86,3 +101,72 @@ async def checkpoint(request: Request) -> Response:
     except InvalidKey:
         seq = 0
     return JSONResponse({"node": node, "seq": seq})
+
+
+# -- peers ----------------------------------------------------------------------------
+
+
+class PeerBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /sync/peers``; the values are checked by ``sync.peers.new_peer``."""
+
+    url: str
+    token: str = ""
+    direction: str = "both"
+    kind: str = "zeitbus"
+    encrypt: bool = False
+
+
+class NowBody(msgspec.Struct, forbid_unknown_fields=True):
+    """``POST /sync/peers/{id}/now``: which direction (none given: each the peer syncs)."""
+
+    direction: str | None = None
+
+
+async def _service(request: Request) -> SyncService:
+    await _authorize(request, TokenScope.ADMIN)
+    service = _api(request).extras.sync
+    if service is None:
+        raise HttpError(404, "not_loaded", "this server runs no sync service (the daemon does)")
+    return service
+
+
+async def get_peers(request: Request) -> Response:
+    """The peers (without their tokens)."""
+    service = await _service(request)
+    return JSONResponse({"peers": [peer.as_dict() for peer in await service.peers()]})
+
+
+async def add_peer(request: Request) -> Response:
+    """Store a peer and start syncing with it."""
+    service = await _service(request)
+    body = wire.decode(await _body(request), PeerBody)
+    peer = await service.add(
+        body.url,
+        token=body.token,
+        direction=body.direction,
+        kind=body.kind,
+        encrypt=body.encrypt,
+    )
+    return JSONResponse(peer.as_dict())
+
+
+async def remove_peer(request: Request) -> Response:
+    """Forget a peer and stop syncing with it; 404 if there is none by that id."""
+    service = await _service(request)
+    peer = await service.remove(request.path_params["peer_id"])
+    return JSONResponse(peer.as_dict())
+
+
+async def status(request: Request) -> Response:
+    """Every peer with the status of each direction it syncs."""
+    service = await _service(request)
+    return JSONResponse({"peers": await service.status()})
+
+
+async def now(request: Request) -> Response:
+    """Catch up with a peer now; its status once done (a failed direction says why)."""
+    service = await _service(request)
+    data = await _body(request)
+    body = wire.decode(data, NowBody) if data.strip() else NowBody()
+    answer = await service.now(request.path_params["peer_id"], body.direction)
+    return JSONResponse(answer)

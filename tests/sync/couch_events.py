@@ -41,6 +41,26 @@ recorded_events = st.builds(
 uids = st.uuids().map(str)
 
 
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+def replace_somewhere(value: Any, path: list[int], new: Any) -> Any:
+    """``value`` with the element that ``path`` picks (by index into keys or items) replaced."""
+    if not path or not isinstance(value, dict | list) or not value:
+        return new
+    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
+    key = keys[path[0] % len(keys)]
+    copy: Any = dict(value) if isinstance(value, dict) else list(value)
+    copy[key] = replace_somewhere(value[key], path[1:], new)
+    return copy
+
+
 def as_included(doc: dict[str, Any]) -> dict[str, Any]:
     """``doc`` as ``_changes?include_docs=true`` gives it back: JSON, no ``_revisions``."""
     copy: dict[str, Any] = json.loads(json.dumps(doc))

@@ -11,7 +11,16 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.sync.couch_events import as_included, lifelike_events, page, recorded_events, row, uids
+from tests.sync.couch_events import (
+    as_included,
+    json_values,
+    lifelike_events,
+    page,
+    recorded_events,
+    replace_somewhere,
+    row,
+    uids,
+)
 from zeitbus import Event, InvalidArgument
 from zeitbus.errors import UndecryptableDocument
 from zeitbus.sync.couch import (
@@ -274,33 +283,13 @@ def test_a_malformed_continuous_row_is_refused_naming_the_field() -> None:
     assert isinstance(read_row(json.dumps(row(doc_of(x=1), 2)).encode(), CLEAR), Refused)
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
-    ),
-    max_leaves=8,
-)
-
-
-def _replace_somewhere(value: Any, path: list[int], new: Any) -> Any:
-    """``value`` with the element that ``path`` picks (by index into keys or items) replaced."""
-    if not path or not isinstance(value, dict | list) or not value:
-        return new
-    keys = list(value) if isinstance(value, dict) else list(range(len(value)))
-    key = keys[path[0] % len(keys)]
-    copy: Any = dict(value) if isinstance(value, dict) else list(value)
-    copy[key] = _replace_somewhere(value[key], path[1:], new)
-    return copy
-
-
 @given(st.lists(st.integers(0, 50), max_size=6), json_values)
 def test_any_change_to_a_good_answer_is_taken_refused_or_an_error_never_a_crash(
     path: list[int], new: Any
 ) -> None:
     docs = [CLEAR.event_doc(EVENT), CLEAR.tombstone_doc(EVENT.uid)]
     answer = json.loads(page(docs))
-    data = json.dumps(_replace_somewhere(answer, path, new)).encode()
+    data = json.dumps(replace_somewhere(answer, path, new)).encode()
     try:
         result = read_changes(data, CLEAR)
     except InvalidArgument:

@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.sync.couch_events import as_included, lifelike_events, page, recorded_events, uids
+from tests.sync.couch_events import (
+    as_included,
+    json_values,
+    lifelike_events,
+    page,
+    recorded_events,
+    replace_somewhere,
+    uids,
+)
 from zeitbus import Event, InvalidArgument
 from zeitbus.errors import UndecryptableDocument
 from zeitbus.sync.couch import CLEAR, event_rev, read_changes, tombstone_rev
@@ -299,3 +307,19 @@ def test_an_event_that_decrypts_but_is_malformed_is_refused_naming_the_field() -
     body = json.dumps({"uid": other.uid, "node": "n", "timestamp": 1}).encode()
     doc = _sealed_with("event", doc_id, body, _rev=event_rev(doc_id))
     assert "whose document is another" in refusal(doc)
+
+
+@given(st.lists(st.integers(0, 50), max_size=6), json_values)
+def test_any_change_to_an_encrypted_answer_is_taken_refused_or_an_error_never_a_crash(
+    path: list[int], new: Any
+) -> None:
+    docs = [DOCS.event_doc(EVENT), DOCS.tombstone_doc(EVENT.uid)]
+    answer = json.loads(page(docs))
+    data = json.dumps(replace_somewhere(answer, path, new)).encode()
+    try:
+        result = read_changes(data, DOCS)
+    except InvalidArgument:
+        return
+    for change in result.changes:  # what is taken is what was written
+        assert change.uid == EVENT.uid
+        assert change.event in (None, EVENT)

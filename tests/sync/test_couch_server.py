@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests import couch
 from tests.couch import executable
 from tests.sync.couch_events import lifelike_events
 from zeitbus import Event
@@ -214,3 +217,26 @@ def test_a_missing_pouchdb_server_fails_the_test_saying_how_to_install_it(
     monkeypatch.setenv("POUCHDB_SERVER", str(tmp_path / "nowhere" / "pouchdb-server"))
     with pytest.raises(pytest.fail.Exception, match=r"not installed .*`./dev test` installs it"):
         executable()
+
+
+def test_a_port_taken_before_the_server_binds_it_is_tried_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Another process takes the first two free ports before the server can bind them.
+    real_free_port = couch.free_port
+    with contextlib.ExitStack() as taken:
+        given: list[int] = []
+
+        def free_port() -> int:
+            given.append(real_free_port())
+            if len(given) < 3:
+                sock = taken.enter_context(socket.socket())
+                sock.bind(("127.0.0.1", given[-1]))
+                sock.listen()
+            return given[-1]
+
+        monkeypatch.setattr("tests.couch.free_port", free_port)
+        with couch.pouchdb_server(tmp_path, "--in-memory") as server:
+            assert server.url == f"http://127.0.0.1:{given[2]}"
+            assert httpx.get(server.url + "/").json()["version"] == "4.2.0"
+        assert server.process.returncode is not None  # stopped

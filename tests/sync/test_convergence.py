@@ -85,7 +85,7 @@ def picture(engine: Engine) -> dict[str, object]:
     """
     events = {e.uid: e.with_changes(id=0) for e in engine.iter_events()}
     tombstones = sorted(c.uid for c in engine.changes(0, 1_000_000) if c.kind.value == "delete")
-    answers = {}
+    answers: dict[str, object] = {}
     for result_type in ResultType:
         found = engine.find_events(TimeRange(), [], StorageState.ANY, 100, result_type)
         if result_type.name.endswith("_EVENTS"):

@@ -169,3 +169,17 @@ def test_a_received_move_event_moves_earlier_events_here(laptop: Engine, desktop
     assert current == {
         e.uid: e.subjects[0].current_uri for e in laptop.find_events(TimeRange(), [], 0, 10, 0)
     }
+
+
+def test_an_event_like_one_a_tombstone_of_the_same_batch_removed_is_stored_whole(
+    laptop: Engine, desktop: Engine
+) -> None:
+    """The removal drops the subject's info; the insert after it must make it anew."""
+    [first] = recorded(laptop, an_event(1000, "file:///a"))
+    desktop.receive([first], source=laptop.node)
+    laptop.delete_events([first.id])
+    [again] = recorded(laptop, an_event(1000, "file:///a"))  # the same strings, a new event
+    desktop.receive([again], [first.uid], source=laptop.node)
+    [stored] = list(desktop.iter_events())
+    assert stored.uid == again.uid
+    assert stored.subjects == again.subjects

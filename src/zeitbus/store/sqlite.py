@@ -657,6 +657,11 @@ class SQLiteStore:
                     if received is not None:
                         source = self._node_id(conn, received.source)
                         removed = self._receive_tombstones(conn, received.tombstones, source)
+                        if removed:
+                            # The removal may have dropped infos the caches still name
+                            # (they forget them at commit): this batch must not use them.
+                            self._subjects.clear()
+                            self._infos.clear()
                     writer = BatchWriter(
                         self, conn, keep_ids=keep_ids, replay=replay, source=source
                     )
@@ -829,9 +834,7 @@ class SQLiteStore:
         if found:
             removal.remove(self, conn, found)
         present = {row[2] for row in found}
-        bare = [
-            uid for (uid,) in dict.fromkeys(raw) if uid not in present and uid not in known
-        ]
+        bare = [uid for (uid,) in dict.fromkeys(raw) if uid not in present and uid not in known]
         first_seq = newest_seq(conn) + 1
         rows = [(i, uid, ts) for i, ts, uid in found] + [(0, uid, None) for uid in bare]
         conn.executemany(

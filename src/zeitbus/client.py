@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -214,6 +215,38 @@ def _stats() -> _Op[dict[str, Any]]:
 
 def _last_seq() -> _Op[int]:
     return int((yield ("GET", "/", {}))["last_seq"])
+
+
+def _sync_peers() -> _Op[list[dict[str, Any]]]:
+    return list((yield ("GET", "/sync/peers", {}))["peers"])
+
+
+def _sync_add(
+    url: str, token: str, direction: str, kind: str, encrypt: bool
+) -> _Op[dict[str, Any]]:
+    body = {"url": url, "token": token, "direction": direction, "kind": kind, "encrypt": encrypt}
+    answer: dict[str, Any] = yield ("POST", "/sync/peers", {"json": body})
+    return answer
+
+
+def _sync_remove(peer_id: str) -> _Op[dict[str, Any]]:
+    answer: dict[str, Any] = yield ("DELETE", f"/sync/peers/{quote(peer_id, safe='')}", {})
+    return answer
+
+
+def _sync_status() -> _Op[list[dict[str, Any]]]:
+    return list((yield ("GET", "/sync/status", {}))["peers"])
+
+
+def _sync_now(peer_id: str, direction: str | None) -> _Op[dict[str, Any]]:
+    # A catch-up answers when it is done, however long the backlog: no timeout.
+    path = f"/sync/peers/{quote(peer_id, safe='')}/now"
+    answer: dict[str, Any] = yield (
+        "POST",
+        path,
+        {"json": {"direction": direction}, "timeout": None},
+    )
+    return answer
 
 
 def _changes(
@@ -430,6 +463,34 @@ class Client:
         """One read of the changes feed (feed=normal): results, last_seq, pending."""
         return self._run(_changes(since, limit, include_docs, templates))
 
+    def sync_peers(self) -> list[dict[str, Any]]:
+        """The peers the daemon syncs with (docs/sync.md)."""
+        return self._run(_sync_peers())
+
+    def sync_add(
+        self,
+        url: str,
+        *,
+        token: str = "",
+        direction: str = "both",
+        kind: str = "zeitbus",
+        encrypt: bool = False,
+    ) -> dict[str, Any]:
+        """Add a peer; the daemon starts syncing with it."""
+        return self._run(_sync_add(url, token, direction, kind, encrypt))
+
+    def sync_remove(self, peer_id: str) -> dict[str, Any]:
+        """Remove a peer (InvalidKey if there is none); the daemon stops syncing with it."""
+        return self._run(_sync_remove(peer_id))
+
+    def sync_status(self) -> list[dict[str, Any]]:
+        """Each peer with the status of each direction it syncs."""
+        return self._run(_sync_status())
+
+    def sync_now(self, peer_id: str, direction: str | None = None) -> dict[str, Any]:
+        """Catch up with a peer now; its status when done."""
+        return self._run(_sync_now(peer_id, direction))
+
     def follow(
         self,
         since: int | str = "now",
@@ -609,6 +670,34 @@ class AsyncClient:
     ) -> dict[str, Any]:
         """One read of the changes feed (feed=normal)."""
         return await self._run(_changes(since, limit, include_docs, templates))
+
+    async def sync_peers(self) -> list[dict[str, Any]]:
+        """The peers the daemon syncs with (docs/sync.md)."""
+        return await self._run(_sync_peers())
+
+    async def sync_add(
+        self,
+        url: str,
+        *,
+        token: str = "",
+        direction: str = "both",
+        kind: str = "zeitbus",
+        encrypt: bool = False,
+    ) -> dict[str, Any]:
+        """Add a peer; the daemon starts syncing with it."""
+        return await self._run(_sync_add(url, token, direction, kind, encrypt))
+
+    async def sync_remove(self, peer_id: str) -> dict[str, Any]:
+        """Remove a peer (InvalidKey if there is none); the daemon stops syncing with it."""
+        return await self._run(_sync_remove(peer_id))
+
+    async def sync_status(self) -> list[dict[str, Any]]:
+        """Each peer with the status of each direction it syncs."""
+        return await self._run(_sync_status())
+
+    async def sync_now(self, peer_id: str, direction: str | None = None) -> dict[str, Any]:
+        """Catch up with a peer now; its status when done."""
+        return await self._run(_sync_now(peer_id, direction))
 
     async def follow(
         self,

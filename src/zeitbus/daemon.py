@@ -136,8 +136,9 @@ def setup_logging(level: str, log_file: Path | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # dbus-fast is chatty below WARNING, and upstream's tests never read our stderr pipe.
-    for chatty in ("dbus_fast", "asyncio"):
+    # dbus-fast is chatty below WARNING, and upstream's tests never read our stderr pipe;
+    # httpx logs every request sync makes (a long poll each half minute per peer).
+    for chatty in ("dbus_fast", "asyncio", "httpx", "httpcore"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))
 
 

@@ -7,13 +7,14 @@ import sys
 
 from zeitbus.cli import data as _data
 from zeitbus.cli import events as _events
+from zeitbus.cli import sync as _sync
 from zeitbus.cli import tail as _tail
 from zeitbus.cli import tokens as _tokens
 from zeitbus.cli.app import CliError, State, cli
 
 __all__ = ["CliError", "State", "cli", "main"]
 
-_COMMANDS = (_data, _events, _tail, _tokens)  # imported for their @cli.command registrations
+_COMMANDS = (_data, _events, _sync, _tail, _tokens)  # imported for their @cli.command registrations
 
 
 def main() -> None:

@@ -188,9 +188,16 @@ class SyncService:
         """Store a peer (InvalidArgument if it is not valid or known) and start syncing."""
         peer = new_peer(url, token=token, direction=direction, kind=kind, encrypt=encrypt)
         async with self._changing:
-            await asyncio.to_thread(self._store.add, peer)
-            if self._started:
-                self._adopt(peer)
+            # Opened before it is stored: a peer that cannot be opened is not kept.
+            running = self._open(peer) if self._started else None
+            try:
+                await asyncio.to_thread(self._store.add, peer)
+            except BaseException:
+                if running is not None:
+                    await self._close(running)
+                raise
+            if running is not None:
+                self._adopt(peer, running)
         logger.info("Added sync peer %s: %s (%s)", peer.id, peer.url, peer.direction)
         return peer
 
@@ -284,9 +291,9 @@ class SyncService:
 
     # -- inside ------------------------------------------------------------------------
 
-    def _adopt(self, peer: Peer) -> _Running:
-        """Open ``peer``'s replications, and follow them if the service runs live."""
-        running = self._running[peer.id] = self._open(peer)
+    def _adopt(self, peer: Peer, running: _Running | None = None) -> _Running:
+        """Keep ``peer``'s replications (opened here if not given); follow them if live."""
+        running = self._running[peer.id] = running or self._open(peer)
         if self._started and self.settings.live:
             self._follow(running)
         return running

@@ -226,6 +226,17 @@ def error_reason(error: msgspec.MsgspecError, whole: str = "event") -> str:
     return f"{path}: {message[:1].lower()}{message[1:]}"
 
 
+# For formats that carry events inside a larger JSON document (a sync batch):
+# the struct msgspec encodes and decodes in one pass, and the event it stands for.
+EventJSON = _EventJSON
+event_struct = _to_struct
+
+
+def struct_to_event(raw: _EventJSON, *, check: bool = True) -> Event:
+    """The event a decoded ``EventJSON`` describes (``check=False``: the caller validates)."""
+    return _to_event(raw, check=check)
+
+
 def event_to_json(event: Event) -> dict[str, Any]:
     """The documented JSON object for ``event`` (payload as base64)."""
     result: dict[str, Any] = msgspec.to_builtins(_to_struct(event))

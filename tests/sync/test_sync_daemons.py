@@ -263,7 +263,7 @@ def test_without_a_daemon_the_commands_work_on_the_log_and_sync_now_runs_here(ro
         now = zeitbus(laptop, "sync", "now")
         assert now.stdout.splitlines() == [
             f"{peer} pull: 3 events, at seq 3 of {on_desktop.url}",
-            f"{peer} push: 1 events, {on_desktop.url} at seq 4 of this log",
+            f"{peer} push: 1 event, {on_desktop.url} at seq 4 of this log",
         ]
         everything = {"file:///laptop", *(f"file:///desktop/{n}" for n in range(3))}
         assert uris(on_desktop) == everything

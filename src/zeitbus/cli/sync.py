@@ -382,6 +382,7 @@ def now(state: State, /, peer_id: str | None, pull_only: bool, push_only: bool) 
         raise InvalidArgument("no peers to sync with (zeitbus sync add URL adds one)")
     failed = total = 0
     with _progress() as update:
+        totals: dict[tuple[str, str], int] = {}
 
         def watch(statuses: list[dict[str, Any]]) -> None:
             shown: dict[tuple[str, str], tuple[int, int | None]] = {}
@@ -391,7 +392,11 @@ def now(state: State, /, peer_id: str | None, pull_only: bool, push_only: bool) 
                 start = before.get(key, {}).get("last_seq", 0)
                 done = max(0, way["last_seq"] - start)
                 left = way["lag_events"] if way["lag_events"] is not None else way["pending"]
-                shown[key] = (done, None if left is None else done + left)
+                if left is not None:
+                    # A peer counts what is left after the batch it has read, which is
+                    # one ahead of the one taken in: a total never shrinks.
+                    totals[key] = max(totals.get(key, 0), done + left)
+                shown[key] = (done, totals.get(key))
             update(shown)
 
         outcomes = []
@@ -409,13 +414,15 @@ def now(state: State, /, peer_id: str | None, pull_only: bool, push_only: bool) 
             if way["state"] == "failed":
                 failed += 1
                 click.echo(f"{answer['id']} {way['direction']}: failed: {way['last_error']}")
-            else:
-                click.echo(
-                    f"{answer['id']} {way['direction']}: {max(0, moved):,} events, "
-                    f"at seq {way['last_seq']:,} of {answer['url']}"
-                    if way["direction"] == "pull"
-                    else f"{answer['id']} {way['direction']}: {max(0, moved):,} events, "
-                    f"{answer['url']} at seq {way['last_seq']:,} of this log"
-                )
+                continue
+            seq = f"{way['last_seq']:,}"
+            where = (
+                f"at seq {seq} of {answer['url']}"
+                if way["direction"] == "pull"
+                else f"{answer['url']} at seq {seq} of this log"
+            )
+            moved = max(0, moved)
+            events = f"{moved:,} event{'' if moved == 1 else 's'}"
+            click.echo(f"{answer['id']} {way['direction']}: {events}, {where}")
     if failed:
         raise CliError(f"{failed} of {total} directions failed (see above)")

@@ -266,8 +266,9 @@ def test_the_lag_in_seconds_counts_from_when_a_direction_was_last_caught_up(
             peer = await service.add("http://desktop.test", direction="pull")
             assert (await live(service, peer.id))["pull"]["lag_seconds"] == 0.0
             net.down.add("http://desktop.test")
-            # The pull's long poll returns with this change, caught up until then (t=1000);
-            # its next read fails.
+            clock.now = 1050.0
+            # The pull's long poll (begun at t=1000) returns with this change: caught
+            # up until then (t=1050); its next read fails.
             desktop.insert_events([event(2000, "file:///last")])
 
             async def retrying() -> bool:
@@ -281,7 +282,7 @@ def test_the_lag_in_seconds_counts_from_when_a_direction_was_last_caught_up(
             clock.now = 1090.0
             pull = ways((await service.status(peer.id))[0])["pull"]
             assert pull["state"] == "retrying"
-            assert pull["lag_seconds"] == 90.0
+            assert pull["lag_seconds"] == 40.0
             assert pull["last_error"] == "cannot reach http://desktop.test: down in this test"
 
     asyncio.run(main())

@@ -169,3 +169,22 @@ def test_a_peer_that_is_not_there_is_a_clear_error(tmp_path: Path) -> None:
                 await once(Replication(gone, LocalLog(desktop.engine)))
 
     asyncio.run(main())
+
+
+def test_a_long_poll_open_when_the_server_stops_is_answered_not_cut_off(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with running(tmp_path, "laptop") as (laptop,):
+            headers = {"Authorization": f"Bearer {laptop.token}"}
+            async with httpx.AsyncClient(base_url=laptop.http.url, headers=headers) as client:
+                polling = asyncio.ensure_future(
+                    client.get("/sync/changes", params={"since": 0, "wait": 60_000}, timeout=90)
+                )
+                api = laptop.http.api
+                assert api is not None
+                await until(lambda: api.watch.waiting > 0)
+                await laptop.http.stop()
+                answer = await polling
+            assert answer.status_code == 200
+            assert answer.json()["events"] == []
+
+    asyncio.run(main())

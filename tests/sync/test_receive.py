@@ -183,3 +183,11 @@ def test_an_event_like_one_a_tombstone_of_the_same_batch_removed_is_stored_whole
     [stored] = list(desktop.iter_events())
     assert stored.uid == again.uid
     assert stored.subjects == again.subjects
+
+
+def test_the_checkpoint_never_goes_backwards(laptop: Engine, desktop: Engine) -> None:
+    """The desktop's pull and the laptop's push both keep the desktop's checkpoint."""
+    sent = recorded(laptop, an_event(1000, "file:///a"), an_event(2000, "file:///b"))
+    desktop.receive(sent, source=laptop.node, cursor=("sync:from:laptop", 2))
+    desktop.receive(sent[:1], source=laptop.node, cursor=("sync:from:laptop", 1))
+    assert desktop.cursor("sync:from:laptop") == 2

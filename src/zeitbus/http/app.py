@@ -141,6 +141,9 @@ class Api:
     extras: Extras = field(default_factory=Extras)
     pages: Pages = field(default_factory=Pages)
     streams: int = 0
+    # Set when the server is about to stop: long polls answer at once with what
+    # there is, rather than being cancelled mid-answer after the grace period.
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 def _api(request: Request) -> Api:

@@ -26,7 +26,7 @@ from starlette.types import ASGIApp
 from zeitbus import discovery
 from zeitbus.engine import Engine
 from zeitbus.errors import DiskFull
-from zeitbus.http.app import Extras, create_app, trusted
+from zeitbus.http.app import Api, Extras, create_app, trusted
 from zeitbus.http.hosts import allowed_hosts, check_host
 from zeitbus.http.settings import HttpSettings
 
@@ -54,9 +54,12 @@ class HttpService:
     discovery: Path | None
     _servers: list[_Server] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    api: Api | None = None  # what the routes share (its ``closing`` is set on stop)
 
     async def stop(self) -> None:
         """Stop listening, end open requests, remove the discovery file and socket."""
+        if self.api is not None:
+            self.api.closing.set()  # long polls answer now (see Api.closing)
         for server in self._servers:
             server.should_exit = True
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -130,7 +133,7 @@ async def start(
             socket_path = None
         else:
             listeners.append((trusted(app), unix, "off"))
-    service = HttpService(url, socket_path, None)
+    service = HttpService(url, socket_path, None, api=app.state.api)
     for served, sock, lifespan in listeners:
         server = _Server(_config(served, lifespan))
         service._servers.append(server)

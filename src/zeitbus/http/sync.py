@@ -64,8 +64,14 @@ async def changes(request: Request) -> Response:
     engine = api.engine
     version = api.watch.version
     batch = await _run(read_batch, engine, since, limit, not_from)
-    if batch.last_seq == since and wait > 0:
-        await api.watch.wait(wait, version)
+    if batch.last_seq == since and wait > 0 and not api.closing.is_set():
+        changed = asyncio.ensure_future(api.watch.wait(wait, version))
+        closing = asyncio.ensure_future(api.closing.wait())
+        try:
+            await asyncio.wait((changed, closing), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            changed.cancel()
+            closing.cancel()
         batch = await _run(read_batch, engine, since, limit, not_from)
     body = await asyncio.to_thread(encode_batch, batch, engine.node)
     return Response(body, media_type="application/json")

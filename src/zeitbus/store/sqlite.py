@@ -687,7 +687,13 @@ class SQLiteStore:
                     if writer.moved_pending:
                         pending.count_rewrite(conn, moves_only=True)
                     if received is not None and received.cursor is not None:
-                        self.set_cursor(conn, *received.cursor)
+                        # Never backwards: two replications may feed one checkpoint (this
+                        # node's pull and the source's push), each with a batch of its own.
+                        conn.execute(
+                            "INSERT INTO cursor (name, seq) VALUES (?, ?) ON CONFLICT (name)"
+                            " DO UPDATE SET seq = max(seq, excluded.seq)",
+                            received.cursor,
+                        )
                     folded = self.folded_id
                     if writer.last_id - folded >= self.fold_every:
                         folded = pending.fold(

@@ -261,6 +261,7 @@ class Replication:
             self.status.caught_up_at = self._clock()
         self.status.state = "live"
         self.status.pending = 0
+        self.status.last_error = ""  # healed: last_error_at and errors keep the history
 
 
 async def _either(task: asyncio.Future[Batch], stop: asyncio.Event) -> None:

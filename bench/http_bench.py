@@ -213,24 +213,38 @@ class ActivityWatch(Side):
 
 
 @contextlib.contextmanager
-def servers(run_dir: Path, aw_binary: Path) -> Iterator[tuple[Zeitbus, ActivityWatch]]:
-    data = run_dir / "zeitbus"
-    data.mkdir()
+def zeitbus_daemon(data: Path, run_dir: Path, config: str) -> Iterator[tuple[str, str]]:
+    """``zeitbus daemon`` (no session bus) serving ``data`` with ``config``: its URL, a token."""
+    data.mkdir(parents=True, exist_ok=True)
     with Engine.open(data / "zeitbus.sqlite") as engine:
         token, _ = engine.create_token("write", "bench")
-    config = run_dir / "config.toml"
-    config.write_text("[http]\nport = 0\nmax_streams = 200\n", encoding="utf-8")
+    config_path = run_dir / f"{data.name}-config.toml"
+    config_path.write_text(config, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
-    env.update(ZEITBUS_CONFIG=str(config), ZEITGEIST_DATA_PATH=str(data))
-    zb_log = run_dir / "zeitbus.log"
-    zb = subprocess.Popen(
-        [sys.executable, "-m", "zeitbus", "daemon", "--log-level=WARNING", f"--log-file={zb_log}"],
+    env.update(ZEITBUS_CONFIG=str(config_path), ZEITGEIST_DATA_PATH=str(data))
+    log = run_dir / f"{data.name}.log"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "zeitbus", "daemon", "--log-level=WARNING", f"--log-file={log}"],
         env=env,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
+    try:
+        discovery = data / "daemon.json"
+        deadline = time.monotonic() + START_TIMEOUT
+        while not discovery.exists():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"zeitbus did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.05)
+        yield json.loads(discovery.read_text())["url"], token
+    finally:
+        _stop(process)
+
+
+@contextlib.contextmanager
+def servers(run_dir: Path, aw_binary: Path) -> Iterator[tuple[Zeitbus, ActivityWatch]]:
     aw_port = _free_port()
     aw_home = run_dir / "aw"
     aw_env = dict(
@@ -241,28 +255,22 @@ def servers(run_dir: Path, aw_binary: Path) -> Iterator[tuple[Zeitbus, ActivityW
         XDG_CACHE_HOME=str(aw_home / "cache"),
     )
     aw_log = run_dir / "aw.log"
-    with aw_log.open("wb") as sink:
-        aw = subprocess.Popen(
-            [str(aw_binary), "--port", str(aw_port), "--storage", "peewee"],
-            env=aw_env,
-            stdin=subprocess.DEVNULL,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        discovery = data / "daemon.json"
-        deadline = time.monotonic() + START_TIMEOUT
-        while not discovery.exists():
-            if zb.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"zeitbus did not start: {zb_log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        url = json.loads(discovery.read_text())["url"]
-        _wait_http(f"http://127.0.0.1:{aw_port}/api/0/info", aw, aw_log)
-        yield Zeitbus(url, token), ActivityWatch(f"http://127.0.0.1:{aw_port}")
-    finally:
-        _stop(zb)
-        _stop(aw)
+    config = "[http]\nport = 0\nmax_streams = 200\n"
+    with zeitbus_daemon(run_dir / "zeitbus", run_dir, config) as (url, token):
+        with aw_log.open("wb") as sink:
+            aw = subprocess.Popen(
+                [str(aw_binary), "--port", str(aw_port), "--storage", "peewee"],
+                env=aw_env,
+                stdin=subprocess.DEVNULL,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            _wait_http(f"http://127.0.0.1:{aw_port}/api/0/info", aw, aw_log)
+            yield Zeitbus(url, token), ActivityWatch(f"http://127.0.0.1:{aw_port}")
+        finally:
+            _stop(aw)
 
 
 def _timed(call: Callable[[], Any]) -> float:

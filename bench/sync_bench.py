@@ -28,14 +28,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +43,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.generate import batched, generate_events
-from bench.http_bench import START_TIMEOUT, _stop
+from bench.http_bench import zeitbus_daemon
 from zeitbus import Engine, Event, Subject
 from zeitbus.jsonl import event_to_json
 from zeitbus.ontology import ACCESS_EVENT, USER_ACTIVITY
@@ -57,34 +54,9 @@ from zeitbus.sync.replicator import BATCH, Replication
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-@contextmanager
-def daemon(data: Path, run_dir: Path) -> Iterator[tuple[str, str]]:
+def daemon(data: Path, run_dir: Path) -> AbstractContextManager[tuple[str, str]]:
     """A daemon serving ``data`` over HTTP; its URL and a write token."""
-    with Engine.open(data / "zeitbus.sqlite") as engine:
-        token, _ = engine.create_token("write", "bench")
-    config = run_dir / "config.toml"
-    config.write_text("[http]\nport = 0\n", encoding="utf-8")
-    env = {k: v for k, v in os.environ.items() if k != "DBUS_SESSION_BUS_ADDRESS"}
-    env.update(ZEITBUS_CONFIG=str(config), ZEITGEIST_DATA_PATH=str(data))
-    log = run_dir / "a.log"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "zeitbus", "daemon", "--log-level=WARNING", f"--log-file={log}"],
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    try:
-        discovery = data / "daemon.json"
-        deadline = time.monotonic() + START_TIMEOUT
-        while not discovery.exists():
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the daemon did not start: {log.read_text()[-2000:]}")
-            time.sleep(0.05)
-        yield json.loads(discovery.read_text())["url"], token
-    finally:
-        _stop(process)
+    return zeitbus_daemon(data, run_dir, "[http]\nport = 0\n")
 
 
 def fill(data: Path, count: int) -> float:

@@ -42,7 +42,8 @@ from zeitbus.extensions import loaded as extensions
 from zeitbus.http import settings as http_settings
 from zeitbus.location import MEMORY, log_location, warn_if_shared
 from zeitbus.sync import settings as sync_settings
-from zeitbus.sync.service import SyncService
+from zeitbus.sync.peers import Peer
+from zeitbus.sync.service import Endpoint, SyncService
 
 if TYPE_CHECKING:
     from zeitbus.http.server import HttpService
@@ -266,6 +267,13 @@ async def _serve(options: Options, location: str, environ: Mapping[str, str]) ->
     return EXIT_OK
 
 
+def _connect_peer(peer: Peer) -> Endpoint:
+    """A sync peer's endpoint (``sync.http_peer``): httpx is imported once a peer is used."""
+    from zeitbus.sync.http_peer import connect
+
+    return connect(peer)
+
+
 async def _serve_log(
     engine: Engine,
     location: str,
@@ -285,7 +293,7 @@ async def _serve_log(
         if bus is not None:
             await bus.start(engine, loaded, location)
         # After the extensions: received events pass the blacklist's hook if configured to.
-        sync = await asyncio.to_thread(SyncService, engine, syncing)
+        sync = await asyncio.to_thread(SyncService, engine, syncing, connect=_connect_peer)
         await sync.start()
         http = await _start_http(engine, location, settings, loaded, bus, sync)
         if bus is not None:

@@ -28,6 +28,7 @@ from zeitbus.http import server
 from zeitbus.http.app import Extras
 from zeitbus.http.settings import HttpSettings
 from zeitbus.jsonl import event_from_json
+from zeitbus.sync.http_peer import connect
 from zeitbus.sync.replicator import Backoff
 from zeitbus.sync.service import SyncService
 from zeitbus.sync.settings import SyncSettings
@@ -51,7 +52,9 @@ class Served:
 async def served(root: Path, settings: SyncSettings | None = None) -> AsyncIterator[Served]:
     engine = Engine.open(root / "home")
     tokens = {s: engine.create_token(s, s)[0] for s in ("read", "write", "admin")}
-    service = SyncService(engine, settings, backoff=lambda: Backoff(first=0.01, cap=0.05))
+    service = SyncService(
+        engine, settings, connect=connect, backoff=lambda: Backoff(first=0.01, cap=0.05)
+    )
     await service.start()
     http = await server.start(engine, HttpSettings(port=0), None, Extras(sync=service))
     try:
@@ -284,7 +287,7 @@ def test_events_pushed_to_a_node_pass_its_blacklist_when_its_config_says_so(
                     event(2000, "file:///ham"),
                 ]
             )
-            on_laptop = SyncService(laptop.engine, SyncSettings(live=False))
+            on_laptop = SyncService(laptop.engine, SyncSettings(live=False), connect=connect)
             peer = await on_laptop.add(home.url, token=home.tokens["write"], direction="push")
             answer = await on_laptop.now(peer.id)
             await on_laptop.stop()

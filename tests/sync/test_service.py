@@ -21,6 +21,7 @@ from zeitbus.errors import DatabaseError, InvalidArgument, InvalidKey
 from zeitbus.extensions.blacklist import Blacklist
 from zeitbus.extensions.conf import ExtensionConf
 from zeitbus.jsonl import event_from_json
+from zeitbus.sync.http_peer import connect
 from zeitbus.sync.local import LocalLog
 from zeitbus.sync.peers import Peer
 from zeitbus.sync.replicator import Backoff, Batch
@@ -395,7 +396,10 @@ def test_two_nodes_sync_over_http_through_their_services(tmp_path: Path) -> None
 
     async def main() -> None:
         async with running(tmp_path, "laptop", "desktop") as (laptop, desktop):
-            services = [SyncService(node.engine, backoff=fast) for node in (laptop, desktop)]
+            services = [
+                SyncService(node.engine, connect=connect, backoff=fast)
+                for node in (laptop, desktop)
+            ]
             try:
                 for service in services:
                     await service.start()

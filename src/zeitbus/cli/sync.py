@@ -115,7 +115,9 @@ class _Direct:
             _filter_received(engine)
 
     def _service(self) -> SyncService:
-        return SyncService(self._engine, self._settings)
+        from zeitbus.sync.http_peer import connect  # httpx: only when peers are synced here
+
+        return SyncService(self._engine, self._settings, connect=connect)
 
     def peers(self) -> list[dict[str, Any]]:
         return [peer.as_dict() for peer in asyncio.run(self._service().peers())]

@@ -18,6 +18,7 @@ import httpx
 import msgspec
 
 from zeitbus.errors import AccessDenied, DatabaseError, InvalidArgument, ZeitbusError
+from zeitbus.sync.peers import Peer
 from zeitbus.sync.replicator import Batch
 from zeitbus.sync.wire import decode_batch, encode_batch
 
@@ -99,6 +100,13 @@ class HttpPeer:
         if isinstance(stored, bool) or not isinstance(stored, int):
             raise InvalidArgument(f"{self.url} answered a batch without the count it stored")
         return stored
+
+
+def connect(peer: Peer) -> HttpPeer:
+    """The endpoint for a stored ``peer`` (``SyncService``'s ``connect``), by its kind."""
+    if peer.kind == "zeitbus":
+        return HttpPeer(peer.url, token=peer.token or None)
+    raise InvalidArgument(f"{peer.kind} peers are not supported yet")
 
 
 def _json(url: str, content: bytes) -> Any:

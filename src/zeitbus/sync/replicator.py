@@ -124,7 +124,7 @@ class Status:
     last_error: str = ""
     last_error_at: float | None = None
     last_success_at: float | None = None
-    caught_up_at: float | None = None
+    caught_up_at: float | None = None  # when the target was last seen to have it all
     errors: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -221,9 +221,13 @@ class Replication:
         status.last_seq = since
         status.state = "catching up"
         reading = asyncio.ensure_future(self.source.read(since, self.batch, target))
+        waited = False  # ``reading`` is a live wait, begun with the target caught up
         try:
             while True:
                 batch = await reading
+                if waited:  # caught up until the change it brings
+                    status.caught_up_at = self._clock()
+                    waited = False
                 status.pending = batch.pending
                 if batch.last_seq <= since:  # nothing new
                     if not live:
@@ -232,6 +236,7 @@ class Replication:
                     reading = asyncio.ensure_future(
                         self.source.read(since, self.batch, target, wait=LIVE_WAIT)
                     )
+                    waited = True
                     if stop is not None:
                         await _either(reading, stop)
                         if stop.is_set():
@@ -257,8 +262,7 @@ class Replication:
         self._caught_up()
 
     def _caught_up(self) -> None:
-        if self.status.state != "live":
-            self.status.caught_up_at = self._clock()
+        self.status.caught_up_at = self._clock()
         self.status.state = "live"
         self.status.pending = 0
         self.status.last_error = ""  # healed: last_error_at and errors keep the history

@@ -34,8 +34,8 @@ Status: ``Status.as_dict`` per direction, plus two lags:
 Times in a status are seconds since the epoch (the replicator's clock); a
 peer's ``created`` is in ms, like every other time in the API.
 
-The service is core code: the peers are reached through ``connect`` (the
-HTTP adapter, ``sync.http_peer``, imported only when a peer is used), and
+The service is core code: the peers are reached through the ``connect``
+it is given (``sync.http_peer.connect``, which whoever runs it imports), and
 it is driven by the daemon (``zeitbus.daemon``), the HTTP API
 (``zeitbus.http.sync``) and, with no daemon running, the command line.
 """
@@ -54,7 +54,7 @@ from zeitbus.engine import Engine
 from zeitbus.errors import InvalidArgument, InvalidKey, ZeitbusError
 from zeitbus.sync.local import LocalLog
 from zeitbus.sync.peers import DIRECTIONS, Peer, PeerStore, new_peer
-from zeitbus.sync.replicator import Backoff, Batch, Replication, Source, Status, Target
+from zeitbus.sync.replicator import Backoff, Replication, Source, Status, Target
 from zeitbus.sync.settings import SyncSettings
 
 logger = logging.getLogger(__name__)
@@ -64,36 +64,7 @@ class Endpoint(Source, Target, Protocol):
     """A peer as both a source and a target."""
 
 
-def connect(peer: Peer) -> Endpoint:
-    """The endpoint for ``peer``, by its kind."""
-    if peer.kind == "zeitbus":
-        from zeitbus.sync.http_peer import HttpPeer  # httpx: only when a peer is used
-
-        return HttpPeer(peer.url, token=peer.token or None)
-    raise InvalidArgument(f"{peer.kind} peers are not supported yet")
-
-
-class _Watched:
-    """A source that notes when its target was last seen caught up (for ``lag_seconds``)."""
-
-    def __init__(self, source: Source, clock: Callable[[], float]) -> None:
-        self.source = source
-        self._clock = clock
-        self.caught_up_at: float | None = None
-
-    async def node(self) -> str:
-        return await self.source.node()
-
-    async def read(self, since: int, limit: int, not_from: str, wait: float = 0.0) -> Batch:
-        batch = await self.source.read(since, limit, not_from, wait)
-        # Nothing after ``since``; or a long poll, which is made only once caught up
-        # and returns as soon as the next change is there.
-        if batch.last_seq <= since or wait > 0:
-            self.caught_up_at = self._clock()
-        return batch
-
-    async def close(self) -> None:
-        await self.source.close()
+Connect = Callable[[Peer], Endpoint]  # a peer's endpoint, by its kind (an adapter's)
 
 
 @dataclass
@@ -102,7 +73,6 @@ class _Link:
 
     direction: str  # pull or push
     replication: Replication
-    watched: _Watched
     task: asyncio.Task[None] | None = None
 
 
@@ -134,7 +104,7 @@ class SyncService:
         engine: Engine,
         settings: SyncSettings | None = None,
         *,
-        connect: Callable[[Peer], Endpoint] = connect,
+        connect: Connect,
         clock: Callable[[], float] = time.time,
         backoff: Callable[[], Backoff] = Backoff,
     ) -> None:
@@ -301,12 +271,12 @@ class SyncService:
     def _open(self, peer: Peer) -> _Running:
         links = []
         if peer.pulls:
-            source = _Watched(self._connect(peer), self._clock)
             target = LocalLog(self.engine, filtered=self.settings.filter_received)
-            links.append(_Link("pull", self._replication(source, target), source))
+            links.append(_Link("pull", self._replication(self._connect(peer), target)))
         if peer.pushes:
-            source = _Watched(LocalLog(self.engine), self._clock)
-            links.append(_Link("push", self._replication(source, self._connect(peer)), source))
+            links.append(
+                _Link("push", self._replication(LocalLog(self.engine), self._connect(peer)))
+            )
         return _Running(peer, links)
 
     def _replication(self, source: Source, target: Target) -> Replication:
@@ -381,8 +351,8 @@ def _link_status(link: _Link, local_last: int, now: float) -> dict[str, Any]:
     lag_seconds: float | None
     if status.state == "live" and lag_events == 0:
         lag_seconds = 0.0
-    elif link.watched.caught_up_at is not None:
-        lag_seconds = max(0.0, now - link.watched.caught_up_at)
+    elif status.caught_up_at is not None:
+        lag_seconds = max(0.0, now - status.caught_up_at)
     else:
         lag_seconds = None
     return {

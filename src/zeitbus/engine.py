@@ -291,11 +291,7 @@ class Engine:
         """
         if isinstance(events, Event):
             raise InvalidArgument("import_events takes a list of events, not one event")
-        batch: list[Event | None] = []
-        for event in events:
-            prepared = prepare_imported(event, self._clock)
-            check_unique_uris(prepared)
-            batch.append(prepared if keep_ids else prepared.with_changes(id=0))
+        batch = self._prepare_imported(events, keep_ids=keep_ids)
         ids, stored = self.store.insert(batch, keep_ids=keep_ids, replay=True)
         self._committed()
         return Imported(ids, len(stored))
@@ -327,13 +323,10 @@ class Engine:
             raise InvalidArgument("a received batch needs the node it came from")
         if cursor is not None:
             _check_cursor(*cursor)
-        batch: list[Event | None] = []
         for n, event in enumerate(events):
             if not isinstance(event, Event) or not event.uid or not event.node:
                 raise InvalidArgument(f"received event {n} needs a uid and a node")
-            prepared = prepare_imported(event, self._clock)
-            check_unique_uris(prepared)
-            batch.append(prepared.with_changes(id=0))
+        batch = self._prepare_imported(events, keep_ids=False)
         for n, uid in enumerate(tombstones):
             try:
                 uid_from_str(uid)
@@ -346,6 +339,15 @@ class Engine:
         ids, stored = self.store.insert(batch, received=received)
         self._committed()
         return Received(stored=len(stored), refused=sum(1 for i in ids if i == 0))
+
+    def _prepare_imported(self, events: Sequence[Event], *, keep_ids: bool) -> list[Event | None]:
+        """Events recorded elsewhere, checked and ready to store as they were."""
+        batch: list[Event | None] = []
+        for event in events:
+            prepared = prepare_imported(event, self._clock)
+            check_unique_uris(prepared)
+            batch.append(prepared if keep_ids or not prepared.id else prepared.with_changes(id=0))
+        return batch
 
     def delete_events(self, ids: Sequence[int], *, defer: bool = False) -> tuple[int, int] | None:
         """Zeitgeist's DeleteEvents: the deleted events' (min, max) timestamps.

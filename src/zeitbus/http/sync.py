@@ -29,14 +29,15 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from zeitbus.errors import InvalidArgument, InvalidKey
+from zeitbus.errors import InvalidArgument
 from zeitbus.http import wire
 from zeitbus.http.app import _api, _authorize, _body, _check_batch, _run
 from zeitbus.http.errors import HttpError
 from zeitbus.http.feed import PAGE
 from zeitbus.model import INT64_MAX
+from zeitbus.sync.local import checkpoint as checkpoint_of
 from zeitbus.sync.local import read_batch
-from zeitbus.sync.replicator import cursor_name
+from zeitbus.sync.local import receive as receive_batch
 from zeitbus.sync.service import SyncService
 from zeitbus.sync.wire import decode_batch, encode_batch
 from zeitbus.tokens import Scope as TokenScope
@@ -86,14 +87,8 @@ async def receive(request: Request) -> Response:
     _check_batch(api, batch.size, "changes")
     if source == api.engine.node:
         raise InvalidArgument(f"a batch from this node itself ({source})")
-    done = await _run(
-        api.engine.receive,
-        batch.events,
-        batch.tombstones,
-        source=source,
-        cursor=(cursor_name(source), batch.last_seq),
-        filtered=api.extras.sync is not None and api.extras.sync.filter_received,
-    )
+    filtered = api.extras.sync is not None and api.extras.sync.filter_received
+    done = await _run(receive_batch, api.engine, batch, source, filtered)
     answer = {"stored": done.stored, "refused": done.refused, "last_seq": batch.last_seq}
     return JSONResponse(answer)
 
@@ -102,10 +97,7 @@ async def checkpoint(request: Request) -> Response:
     """The last seq of a node this log took in (0: none)."""
     await _authorize(request, TokenScope.READ)
     node = request.path_params["node"]
-    try:
-        seq = await _run(_api(request).engine.cursor, cursor_name(node))
-    except InvalidKey:
-        seq = 0
+    seq = await _run(checkpoint_of, _api(request).engine, node)
     return JSONResponse({"node": node, "seq": seq})
 
 

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import Callable
 
 from zeitbus.commits import on_commit
-from zeitbus.engine import Engine
+from zeitbus.engine import Engine, Received
 from zeitbus.errors import InvalidKey
 from zeitbus.model import ChangeKind, Event
 from zeitbus.sync.replicator import Batch, cursor_name
@@ -64,21 +64,30 @@ class LocalLog:
     # -- target ----------------------------------------------------------------
 
     async def checkpoint(self, source: str) -> int:
-        try:
-            return await asyncio.to_thread(self.engine.cursor, cursor_name(source))
-        except InvalidKey:
-            return 0
+        return await asyncio.to_thread(checkpoint, self.engine, source)
 
     async def write(self, batch: Batch, source: str) -> int:
-        done = await asyncio.to_thread(
-            self.engine.receive,
-            batch.events,
-            batch.tombstones,
-            source=source,
-            cursor=(cursor_name(source), batch.last_seq),
-            filtered=self.filtered,
-        )
+        done = await asyncio.to_thread(receive, self.engine, batch, source, self.filtered)
         return done.stored
+
+
+def checkpoint(engine: Engine, source: str) -> int:
+    """The last seq of node ``source`` this log took in (0: none)."""
+    try:
+        return engine.cursor(cursor_name(source))
+    except InvalidKey:
+        return 0
+
+
+def receive(engine: Engine, batch: Batch, source: str, filtered: bool) -> Received:
+    """Store ``batch`` from node ``source`` with its checkpoint, in one transaction."""
+    return engine.receive(
+        batch.events,
+        batch.tombstones,
+        source=source,
+        cursor=(cursor_name(source), batch.last_seq),
+        filtered=filtered,
+    )
 
 
 def read_batch(engine: Engine, since: int, limit: int, not_from: str) -> Batch:
